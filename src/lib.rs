@@ -1,0 +1,34 @@
+//! guestagent: the database-host half of a DBaaS control plane.
+//!
+//! The control plane (OpenStack Trove, or a Cloud66-style service) sends user,
+//! database and root commands over AMQP; this daemon applies them to the local
+//! mysqld over its unix socket and reports every outcome back.
+//!
+//! # Layout
+//!
+//! One command flows down this list and its outcome flows back up:
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`cli`] | command line, exit codes (0 ok, 1 runtime failure, 2 bad config) |
+//! | [`config`] | TOML → validated [`config::Config`]; secrets redacted |
+//! | [`logging`] | the tracing subscriber (journald-friendly under systemd) |
+//! | [`shutdown`] | SIGTERM/SIGINT → one cancellation token |
+//! | [`amqp`] | broker connection, Trove's topology, consuming and publishing |
+//! | [`rpc`] | the oslo.messaging envelope, request context, replies and failures |
+//! | [`command`] | typed commands parsed from wire arguments; nothing below sees JSON |
+//! | [`mysql`] | SQL built from typed values only, over the mysqld socket |
+//! | [`conductor`] | notifications and heartbeats cast to Trove's conductor |
+//! | [`agent`] | the loop tying them together: consume → parse → apply → answer → ack |
+#![deny(missing_docs, missing_debug_implementations)]
+
+pub mod agent;
+pub mod amqp;
+pub mod cli;
+pub mod command;
+pub mod conductor;
+pub mod config;
+pub mod logging;
+pub mod mysql;
+pub mod rpc;
+pub mod shutdown;
