@@ -1,1 +1,241 @@
-//! command
+//! Commands: what the control plane asked for, as typed values.
+//!
+//! [`Command::parse`] turns a method name and its keyword arguments into one
+//! [`Command`] variant whose fields are validated names (see [`names`]). It
+//! checks every item of a multi-item command before returning, so a command
+//! either parses whole or is refused with nothing done. Nothing below this
+//! module sees JSON; [`Command::apply`] runs it against mysqld and renders the
+//! result in Trove's wire shapes.
+
+pub mod args;
+pub mod databases;
+pub mod names;
+pub mod users;
+
+use serde_json::{Map, Value};
+
+use crate::mysql::{Mysql, MysqlError, Page, Protected};
+use args::Args;
+use names::{Account, DbName, NameError};
+
+/// Size limits applied while parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most users or databases in one command.
+    pub max_items: usize,
+}
+
+/// One request from the control plane, validated.
+#[derive(Debug)]
+pub enum Command {
+    /// `rpc_ping`: answers `true`.
+    Ping,
+    /// `create_user`: accounts with passwords and ALL on their databases.
+    CreateUsers(Vec<crate::mysql::users::NewUser>),
+    /// `list_users`.
+    ListUsers(Page),
+    /// `get_user`.
+    GetUser(Account),
+    /// `delete_user`.
+    DeleteUser(Account),
+    /// `create_database`.
+    CreateDatabases(Vec<crate::mysql::databases::NewDatabase>),
+    /// `list_databases`.
+    ListDatabases(Page),
+    /// `delete_database`.
+    DeleteDatabase(DbName),
+}
+
+/// Why a request could not become a command. Always permanent: the same
+/// request will never parse, so it is refused and nothing is changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The agent has no such method.
+    #[error("unknown method {0:?}")]
+    UnknownMethod(String),
+    /// A required argument is absent or null.
+    #[error("missing argument {0:?}")]
+    Missing(&'static str),
+    /// An argument has the wrong JSON type.
+    #[error("argument {arg:?} must be {expected}")]
+    Type {
+        /// The argument.
+        arg: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A list argument is empty.
+    #[error("argument {0:?} must not be empty")]
+    Empty(&'static str),
+    /// A list argument is longer than the configured limit.
+    #[error("argument {arg:?} holds more than {limit} items")]
+    TooMany {
+        /// The argument.
+        arg: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// A name, host or password broke the naming rules.
+    #[error("{0}")]
+    Name(#[from] NameError),
+    /// The command names a system account.
+    #[error("{0} is a system account and cannot be used")]
+    SystemUser(String),
+    /// The command names a system database.
+    #[error("{0} is a system database and cannot be used")]
+    SystemDatabase(String),
+    /// The same account or database appears twice in one command.
+    #[error("{0} appears more than once")]
+    Duplicate(String),
+}
+
+/// How a failure is presented to the control plane (trove-wire §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Bad input: `BadRequest`.
+    BadRequest,
+    /// `UserNotFound`.
+    UserNotFound,
+    /// `DatabaseNotFound`.
+    DatabaseNotFound,
+    /// The request is valid but conflicts with the server's state: `UnprocessableEntity`.
+    Unprocessable,
+    /// mysqld failed: `GuestError`.
+    GuestError,
+    /// Unknown method: oslo's `NoSuchMethod`.
+    NoSuchMethod,
+}
+
+impl ParseError {
+    /// The class the control plane sees.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            ParseError::UnknownMethod(_) => FailureKind::NoSuchMethod,
+            _ => FailureKind::BadRequest,
+        }
+    }
+}
+
+/// The class the control plane sees for a failure of mysqld's side.
+pub fn mysql_failure_kind(e: &MysqlError) -> FailureKind {
+    match e {
+        MysqlError::UserNotFound(_) => FailureKind::UserNotFound,
+        MysqlError::DatabaseNotFound(_) => FailureKind::DatabaseNotFound,
+        MysqlError::UserExists(_) => FailureKind::BadRequest,
+        MysqlError::Charset(_) => FailureKind::BadRequest,
+        MysqlError::Partial { .. }
+        | MysqlError::Server { .. }
+        | MysqlError::Unavailable(_)
+        | MysqlError::Protocol(_) => FailureKind::GuestError,
+    }
+}
+
+/// Every method name this agent serves.
+pub const METHODS: &[&str] = &[
+    "rpc_ping",
+    "create_user",
+    "list_users",
+    "get_user",
+    "delete_user",
+    "create_database",
+    "list_databases",
+    "delete_database",
+];
+
+impl Command {
+    /// Parses a request. `protected` decides which names are off limits.
+    pub fn parse(
+        method: &str,
+        args: Map<String, Value>,
+        protected: &Protected,
+        limits: Limits,
+    ) -> Result<Command, ParseError> {
+        let mut args = Args::new(args);
+        let cmd = match method {
+            "rpc_ping" => Command::Ping,
+            "create_user" => Command::CreateUsers(users::parse_create(&mut args, protected, limits)?),
+            "list_users" => Command::ListUsers(parse_page(&mut args)?),
+            "get_user" => Command::GetUser(users::parse_account_args(&mut args, protected)?),
+            "delete_user" => {
+                let mut user = args.object("user")?;
+                Command::DeleteUser(users::parse_account_dict(&mut user, protected)?)
+            }
+            "create_database" => {
+                Command::CreateDatabases(databases::parse_create(&mut args, protected, limits)?)
+            }
+            "list_databases" => Command::ListDatabases(parse_page(&mut args)?),
+            "delete_database" => {
+                let mut db = args.object("database")?;
+                Command::DeleteDatabase(databases::parse_name(&mut db, "_name", protected)?)
+            }
+            other => return Err(ParseError::UnknownMethod(other.to_owned())),
+        };
+        Ok(cmd)
+    }
+
+    /// The wire method name.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Command::Ping => "rpc_ping",
+            Command::CreateUsers(_) => "create_user",
+            Command::ListUsers(_) => "list_users",
+            Command::GetUser(_) => "get_user",
+            Command::DeleteUser(_) => "delete_user",
+            Command::CreateDatabases(_) => "create_database",
+            Command::ListDatabases(_) => "list_databases",
+            Command::DeleteDatabase(_) => "delete_database",
+        }
+    }
+
+    /// True for commands that change mysqld; they run one at a time, in the
+    /// order they arrived.
+    pub fn is_mutating(&self) -> bool {
+        matches!(
+            self,
+            Command::CreateUsers(_)
+                | Command::DeleteUser(_)
+                | Command::CreateDatabases(_)
+                | Command::DeleteDatabase(_)
+        )
+    }
+
+    /// Runs the command and renders its result in Trove's shape.
+    pub async fn apply(&self, db: &Mysql) -> Result<Value, MysqlError> {
+        match self {
+            Command::Ping => Ok(Value::Bool(true)),
+            Command::CreateUsers(u) => db.create_users(u).await.map(|()| Value::Null),
+            Command::ListUsers(p) => {
+                let (items, next) = db.list_users(p).await?;
+                Ok(listing(items.iter().map(users::user_json).collect(), next))
+            }
+            Command::GetUser(a) => Ok(db
+                .get_user(a)
+                .await?
+                .map(|u| users::user_json(&u))
+                .unwrap_or(Value::Null)),
+            Command::DeleteUser(a) => db.delete_user(a).await.map(|()| Value::Null),
+            Command::CreateDatabases(d) => db.create_databases(d).await.map(|()| Value::Null),
+            Command::ListDatabases(p) => {
+                let (items, next) = db.list_databases(p).await?;
+                Ok(listing(items.iter().map(databases::db_json).collect(), next))
+            }
+            Command::DeleteDatabase(n) => db.delete_database(n).await.map(|()| Value::Null),
+        }
+    }
+}
+
+/// `[[item...], next_marker]`, the shape of every Trove listing.
+fn listing(items: Vec<Value>, next: Option<String>) -> Value {
+    Value::Array(vec![Value::Array(items), next.map_or(Value::Null, Value::String)])
+}
+
+fn parse_page(args: &mut Args) -> Result<Page, ParseError> {
+    Ok(Page {
+        limit: args.opt_count("limit")?,
+        marker: args.opt_string("marker")?,
+        include_marker: args.flag("include_marker")?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,272 @@
-//! mysql
+//! The local mysqld, reached over its unix socket.
+//!
+//! This is the only module that speaks SQL. Everything it is handed is a typed
+//! value from `command::names`; statements are assembled with the quoting in
+//! [`quote`], values compared in `WHERE` clauses go as bound parameters, and
+//! passwords travel only as authentication hashes.
+//!
+//! At connect time the server is probed once ([`Server`]): its flavor (MariaDB
+//! or MySQL, which changes account syntax), whether `mysql.user` has roles in
+//! it, and which columns of `mysql.db` a database-level `ALL PRIVILEGES`
+//! sets. Later queries use those facts instead of asking again.
+
+pub mod databases;
+pub mod error;
+pub mod quote;
+pub mod system;
+pub mod users;
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use secrecy::ExposeSecret;
+
+pub use error::{MysqlError, Result};
+pub use quote::BackslashMode;
+pub use system::Protected;
+
+use crate::config::MysqlConfig;
+
+/// Which server family the agent is talking to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// MariaDB (any version the agent supports).
+    MariaDb,
+    /// Oracle MySQL 5.7 / 8.x.
+    MySql,
+}
+
+/// Facts about the server learned once at connect.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// MariaDB or MySQL.
+    pub flavor: Flavor,
+    /// `@@version`, for logs and diagnostics.
+    pub version: String,
+    /// `mysql.user` has an `is_role` column (MariaDB): roles are not users.
+    pub has_roles: bool,
+    /// The `*_priv` columns of `mysql.db` that `GRANT ALL` sets to `Y`.
+    pub db_all_priv_columns: Vec<String>,
+}
+
+impl Server {
+    /// SQL predicate (over `mysql.db`) true when a row grants ALL PRIVILEGES.
+    fn db_all_privileges_predicate(&self) -> String {
+        if self.db_all_priv_columns.is_empty() {
+            return "FALSE".into();
+        }
+        self.db_all_priv_columns
+            .iter()
+            .map(|c| format!("{} = 'Y'", quote::ident(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+}
+
+/// A handle on mysqld: a small connection pool plus what the probe learned.
+#[derive(Debug, Clone)]
+pub struct Mysql {
+    pool: Pool,
+    server: Server,
+    protected: Protected,
+}
+
+/// Statements run on every new connection, so quoting never depends on a
+/// global `sql_mode` someone else chose: backslash escapes are always on.
+const SESSION_SETUP: &str =
+    "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
+
+/// The backslash mode every connection of the pool runs in (see [`SESSION_SETUP`]).
+pub const MODE: BackslashMode = BackslashMode::Escapes;
+
+impl Mysql {
+    /// Opens the pool and probes the server. Fails when mysqld does not answer.
+    pub async fn connect(cfg: &MysqlConfig, protected: Protected) -> Result<Self> {
+        let opts = OptsBuilder::default()
+            .socket(Some(cfg.socket.to_string_lossy().into_owned()))
+            .user(Some(cfg.user.clone()))
+            .pass(cfg.password.as_ref().map(|p| p.expose_secret().to_owned()))
+            .prefer_socket(true)
+            .setup(vec![SESSION_SETUP])
+            .stmt_cache_size(64)
+            .pool_opts(
+                PoolOpts::new()
+                    .with_constraints(PoolConstraints::new(0, 4).unwrap_or_default())
+                    // Sessions hold no state between commands, so resetting
+                    // them on every return to the pool is a wasted round trip.
+                    .with_reset_connection(false)
+                    .with_inactive_connection_ttl(Duration::from_secs(60)),
+            );
+        let pool = Pool::new(opts);
+        let mut conn = pool
+            .get_conn()
+            .await
+            .map_err(|e| MysqlError::from_driver("connect", e))?;
+        let server = probe(&mut conn).await?;
+        drop(conn);
+        Ok(Mysql {
+            pool,
+            server,
+            protected,
+        })
+    }
+
+    /// What the probe learned about the server.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// The protected accounts and schemas in force.
+    pub fn protected(&self) -> &Protected {
+        &self.protected
+    }
+
+    /// A round trip that proves mysqld answers queries.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        conn.ping()
+            .await
+            .map_err(|e| MysqlError::from_driver("ping", e))
+    }
+
+    /// Closes every connection; used on shutdown.
+    pub async fn close(self) {
+        let _ = self.pool.disconnect().await;
+    }
+
+    async fn conn(&self) -> Result<Conn> {
+        self.pool
+            .get_conn()
+            .await
+            .map_err(|e| MysqlError::from_driver("connect", e))
+    }
+}
+
+async fn probe(conn: &mut Conn) -> Result<Server> {
+    let version: Option<String> = conn
+        .query_first("SELECT @@version")
+        .await
+        .map_err(|e| MysqlError::from_driver("probe version", e))?;
+    let version = version.unwrap_or_default();
+    let flavor = if version.to_ascii_lowercase().contains("mariadb") {
+        Flavor::MariaDb
+    } else {
+        Flavor::MySql
+    };
+    let columns: Vec<(String, String)> = conn
+        .query(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME IN ('db', 'user') \
+             ORDER BY ORDINAL_POSITION",
+        )
+        .await
+        .map_err(|e| MysqlError::from_driver("probe privilege columns", e))?;
+    let has_roles = columns
+        .iter()
+        .any(|(t, c)| t == "user" && c.eq_ignore_ascii_case("is_role"));
+    let db_all_priv_columns = columns
+        .into_iter()
+        .filter(|(t, c)| {
+            t == "db" && c.ends_with("_priv") && !c.eq_ignore_ascii_case("Grant_priv")
+        })
+        .map(|(_, c)| c)
+        .collect::<Vec<_>>();
+    if db_all_priv_columns.is_empty() {
+        return Err(MysqlError::Protocol(
+            "mysql.db has no privilege columns visible to the agent's account".into(),
+        ));
+    }
+    Ok(Server {
+        flavor,
+        version,
+        has_roles,
+        db_all_priv_columns,
+    })
+}
+
+/// Reads a text column that mysqld stores as utf8; invalid bytes cannot come
+/// from the agent's own names, so they are shown replaced rather than fail a
+/// whole listing.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// One page of a sorted listing, as Trove asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// At most this many items; `None` for all.
+    pub limit: Option<usize>,
+    /// Start after (or at, with `include_marker`) this key.
+    pub marker: Option<String>,
+    /// Whether the marker's own item is included.
+    pub include_marker: bool,
+}
+
+impl Page {
+    /// Cuts a listing sorted by `key` into this page. Returns the items and the
+    /// marker of the next page (the last item's key) when more remain.
+    pub fn apply<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+        let mut out = Vec::new();
+        let mut more = false;
+        for item in items {
+            if let Some(m) = &self.marker {
+                let k = key(&item);
+                let after = if self.include_marker {
+                    k.as_str() >= m.as_str()
+                } else {
+                    k.as_str() > m.as_str()
+                };
+                if !after {
+                    continue;
+                }
+            }
+            if self.limit.is_some_and(|l| out.len() >= l) {
+                more = true;
+                break;
+            }
+            out.push(item);
+        }
+        let next = if more { out.last().map(&key) } else { None };
+        (out, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(p: &Page, items: &[&str]) -> (Vec<String>, Option<String>) {
+        let v: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+        p.apply(v, |s| s.clone())
+    }
+
+    #[test]
+    fn paging() {
+        let all = ["a", "b", "c", "d"];
+        let p = Page { limit: Some(2), ..Page::default() };
+        assert_eq!(keys(&p, &all), (vec!["a".into(), "b".into()], Some("b".into())));
+        let p = Page { limit: Some(2), marker: Some("b".into()), include_marker: false };
+        assert_eq!(keys(&p, &all), (vec!["c".into(), "d".into()], None));
+        let p = Page { limit: Some(2), marker: Some("b".into()), include_marker: true };
+        assert_eq!(keys(&p, &all), (vec!["b".into(), "c".into()], Some("c".into())));
+        let p = Page { limit: Some(4), ..Page::default() };
+        assert_eq!(keys(&p, &all).1, None);
+        let p = Page { limit: None, marker: Some("bb".into()), include_marker: false };
+        assert_eq!(keys(&p, &all).0, vec!["c".to_string(), "d".into()]);
+        // A bare user name sorts before all of that user's `name@host` keys.
+        let p = Page { limit: None, marker: Some("bob".into()), include_marker: false };
+        assert_eq!(keys(&p, &["alice@%", "bob@%", "bob@10.%", "carl@%"]).0.len(), 3);
+    }
+
+    #[test]
+    fn all_privileges_predicate() {
+        let s = Server {
+            flavor: Flavor::MariaDb,
+            version: String::new(),
+            has_roles: true,
+            db_all_priv_columns: vec!["Select_priv".into(), "Insert_priv".into()],
+        };
+        assert_eq!(s.db_all_privileges_predicate(), "`Select_priv` = 'Y' AND `Insert_priv` = 'Y'");
+    }
+}

@@ -1,0 +1,87 @@
+//! User arguments (Trove's serialized `MySQLUser`) and the user result shape.
+//!
+//! A user on the wire is `{"_name", "_host", "_password", "_databases",
+//! "_is_root"}`, where `_databases` holds serialized schemas
+//! (`{"_name", "_character_set", "_collate"}`); plain strings are accepted too.
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use super::args::{Args, into_object};
+use super::databases::{db_ref_json, parse_db_ref};
+use super::names::{Account, HostPattern, Password, UserName};
+use super::{Limits, ParseError};
+use crate::mysql::Protected;
+use crate::mysql::users::{NewUser, UserInfo};
+
+/// `create_user(users)`: every user is checked (names, host, password,
+/// databases, duplicates, system accounts) before any is created.
+pub fn parse_create(
+    args: &mut Args,
+    protected: &Protected,
+    limits: Limits,
+) -> Result<Vec<NewUser>, ParseError> {
+    let list = args.list("users", limits.max_items)?;
+    let mut users: Vec<NewUser> = Vec::with_capacity(list.len());
+    for item in list {
+        let mut u = into_object("users", item)?;
+        let account = parse_account_dict(&mut u, protected)?;
+        let password = Password::parse(SecretString::from(u.string("_password")?))?;
+        let mut databases = Vec::new();
+        if let Some(dbs) = u.optional("_databases") {
+            let Value::Array(dbs) = dbs else {
+                return Err(ParseError::Type { arg: "_databases", expected: "a list" });
+            };
+            if dbs.len() > limits.max_items {
+                return Err(ParseError::TooMany { arg: "_databases", limit: limits.max_items });
+            }
+            for db in dbs {
+                databases.push(parse_db_ref(db, protected)?);
+            }
+        }
+        databases.sort();
+        databases.dedup();
+        if users.iter().any(|o| o.account == account) {
+            return Err(ParseError::Duplicate(account.to_string()));
+        }
+        users.push(NewUser { account, password, databases });
+    }
+    Ok(users)
+}
+
+/// A user dict's `_name` and `_host` (null host means `%`).
+pub fn parse_account_dict(u: &mut Args, protected: &Protected) -> Result<Account, ParseError> {
+    let name = u.string("_name")?;
+    let host = u.opt_string("_host")?;
+    account(&name, host.as_deref(), protected)
+}
+
+/// `username` / `hostname` keyword arguments (null host means `%`).
+pub fn parse_account_args(args: &mut Args, protected: &Protected) -> Result<Account, ParseError> {
+    let name = args.string("username")?;
+    let host = args.opt_string("hostname")?;
+    account(&name, host.as_deref(), protected)
+}
+
+fn account(name: &str, host: Option<&str>, protected: &Protected) -> Result<Account, ParseError> {
+    let name = UserName::parse(name)?;
+    let host = match host {
+        None => HostPattern::any(),
+        Some(h) => HostPattern::parse(h)?,
+    };
+    if protected.is_system_user(name.as_str(), host.as_str()) {
+        return Err(ParseError::SystemUser(format!("{name}@{host}")));
+    }
+    Ok(Account { name, host })
+}
+
+/// Trove's serialized user, password always null.
+pub fn user_json(u: &UserInfo) -> Value {
+    json!({
+        "_name": u.account.name.as_str(),
+        "_host": u.account.host.as_str(),
+        "_password": null,
+        "_databases": u.databases.iter().map(db_ref_json).collect::<Vec<_>>(),
+        "_is_root": u.is_root,
+    })
+}

@@ -1,0 +1,163 @@
+//! Schemas: list, create (with character set and collation), delete.
+//!
+//! Character sets and collations are resolved against the server's own
+//! tables before anything is created, so a bad one in the middle of a list
+//! fails the whole command with nothing changed.
+
+use mysql_async::prelude::Queryable;
+
+use super::{Mysql, MysqlError, Page, Result, quote, text};
+use crate::command::names::{Charset, DbName};
+
+/// A schema as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbInfo {
+    /// Its name.
+    pub name: DbName,
+    /// Default character set.
+    pub charset: Charset,
+    /// Default collation.
+    pub collation: Charset,
+}
+
+/// A schema to create. Without a character set the server's default applies;
+/// a character set without a collation takes that set's default collation.
+#[derive(Debug, Clone)]
+pub struct NewDatabase {
+    /// Its name.
+    pub name: DbName,
+    /// Requested character set.
+    pub charset: Option<Charset>,
+    /// Requested collation.
+    pub collation: Option<Charset>,
+}
+
+impl Mysql {
+    /// Lists the non-system schemas, sorted by name, one page at a time.
+    pub async fn list_databases(&self, page: &Page) -> Result<(Vec<DbInfo>, Option<String>)> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = conn
+            .query(
+                "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME \
+                 FROM information_schema.SCHEMATA",
+            )
+            .await
+            .map_err(|e| MysqlError::from_driver("list databases", e))?;
+        let mut dbs: Vec<DbInfo> = rows
+            .into_iter()
+            .map(|(n, c, o)| (text(n), text(c), text(o)))
+            .filter(|(n, _, _)| !self.protected.is_system_db(n))
+            .map(|(n, c, o)| DbInfo {
+                name: DbName::from_server(n),
+                charset: Charset::from_server(c),
+                collation: Charset::from_server(o),
+            })
+            .collect();
+        dbs.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        Ok(page.apply(dbs, |d| d.name.as_str().to_owned()))
+    }
+
+    /// Creates every schema that does not exist yet (existing ones are left
+    /// as they are, as Trove does). Character sets and collations are checked
+    /// for all before any is created.
+    pub async fn create_databases(&self, dbs: &[NewDatabase]) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let mut statements = Vec::with_capacity(dbs.len());
+        for db in dbs {
+            let (charset, collation) = resolve_charset(&mut conn, db).await?;
+            let mut sql = format!("CREATE DATABASE IF NOT EXISTS {}", quote::ident(db.name.as_str()));
+            if let Some(cs) = charset {
+                sql.push_str(&format!(" CHARACTER SET {}", quote::ident(&cs)));
+            }
+            if let Some(co) = collation {
+                sql.push_str(&format!(" COLLATE {}", quote::ident(&co)));
+            }
+            statements.push((db.name.clone(), sql));
+        }
+        let mut done = Vec::new();
+        for (i, (name, sql)) in statements.iter().enumerate() {
+            if let Err(e) = conn.query_drop(sql).await {
+                let err = MysqlError::from_driver(format!("CREATE DATABASE {name}"), e);
+                if dbs.len() == 1 {
+                    return Err(err);
+                }
+                return Err(MysqlError::Partial {
+                    done,
+                    failed: name.to_string(),
+                    reason: Box::new(err),
+                    not_attempted: statements[i + 1..].iter().map(|(n, _)| n.to_string()).collect(),
+                });
+            }
+            done.push(name.to_string());
+        }
+        Ok(())
+    }
+
+    /// Drops a schema; `DatabaseNotFound` when it does not exist.
+    pub async fn delete_database(&self, name: &DbName) -> Result<()> {
+        let mut conn = self.conn().await?;
+        if !self.database_exists(&mut conn, name).await? {
+            return Err(MysqlError::DatabaseNotFound(name.clone()));
+        }
+        conn.query_drop(format!("DROP DATABASE {}", quote::ident(name.as_str())))
+            .await
+            .map_err(|e| MysqlError::from_driver(format!("DROP DATABASE {name}"), e))
+    }
+
+    pub(crate) async fn database_exists(
+        &self,
+        conn: &mut mysql_async::Conn,
+        name: &DbName,
+    ) -> Result<bool> {
+        let found: Option<u8> = conn
+            .exec_first(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (name.as_str(),),
+            )
+            .await
+            .map_err(|e| MysqlError::from_driver(format!("look up database {name}"), e))?;
+        Ok(found.is_some())
+    }
+}
+
+/// Checks a requested character set / collation pair against the server and
+/// fills in the set's default collation. `(None, None)` means "server default".
+async fn resolve_charset(
+    conn: &mut mysql_async::Conn,
+    db: &NewDatabase,
+) -> Result<(Option<String>, Option<String>)> {
+    match (&db.charset, &db.collation) {
+        (None, None) => Ok((None, None)),
+        (Some(cs), None) => {
+            let default: Option<String> = conn
+                .exec_first(
+                    "SELECT DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS \
+                     WHERE CHARACTER_SET_NAME = ?",
+                    (cs.as_str(),),
+                )
+                .await
+                .map_err(|e| MysqlError::from_driver("look up character set", e))?;
+            match default {
+                Some(co) => Ok((Some(cs.as_str().to_owned()), Some(co))),
+                None => Err(MysqlError::Charset(format!("unknown character set {cs}"))),
+            }
+        }
+        (cs, Some(co)) => {
+            let owner: Option<String> = conn
+                .exec_first(
+                    "SELECT CHARACTER_SET_NAME FROM information_schema.COLLATIONS \
+                     WHERE COLLATION_NAME = ?",
+                    (co.as_str(),),
+                )
+                .await
+                .map_err(|e| MysqlError::from_driver("look up collation", e))?;
+            match (owner, cs) {
+                (None, _) => Err(MysqlError::Charset(format!("unknown collation {co}"))),
+                (Some(owner), Some(cs)) if owner != cs.as_str() => Err(MysqlError::Charset(
+                    format!("collation {co} does not belong to character set {cs}"),
+                )),
+                (Some(owner), _) => Ok((Some(owner), Some(co.as_str().to_owned()))),
+            }
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Accounts: list, read, create (with grants), delete.
+//!
+//! Listings read `mysql.user` and `mysql.db` once each and page in memory, so
+//! a marker from the wire is only ever compared, never put into SQL. A user's
+//! databases are those where it holds every database-level privilege
+//! (`GRANT ALL`), read from `mysql.db` with the column set the probe found.
+
+use std::collections::HashMap;
+
+use mysql_async::prelude::Queryable;
+
+use super::quote::{self, native_password_hash};
+use super::{Flavor, Mysql, MysqlError, Page, Result, MODE, text};
+use crate::command::names::{Account, DbName, HostPattern, Password, UserName};
+
+/// An account as listed: who it is and the databases it holds ALL on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The account.
+    pub account: Account,
+    /// Databases with ALL PRIVILEGES, sorted.
+    pub databases: Vec<DbName>,
+    /// True for the remote `root` account (listed only while enabled).
+    pub is_root: bool,
+}
+
+impl UserInfo {
+    /// The paging key Trove uses: `name@host`.
+    pub fn marker(&self) -> String {
+        self.account.to_string()
+    }
+}
+
+/// An account to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The account.
+    pub account: Account,
+    /// Its password.
+    pub password: Password,
+    /// Databases to grant ALL on.
+    pub databases: Vec<DbName>,
+}
+
+impl Mysql {
+    /// Lists the non-system accounts, sorted by `name@host`, one page at a time.
+    /// `root` on a remote host is listed (as root) while remote root is enabled.
+    pub async fn list_users(&self, page: &Page) -> Result<(Vec<UserInfo>, Option<String>)> {
+        let mut conn = self.conn().await?;
+        let sql = if self.server.has_roles {
+            "SELECT User, Host FROM mysql.user WHERE is_role = 'N'"
+        } else {
+            "SELECT User, Host FROM mysql.user"
+        };
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
+            .query(sql)
+            .await
+            .map_err(|e| MysqlError::from_driver("list users", e))?;
+        let mut users: Vec<(String, Account, bool)> = rows
+            .into_iter()
+            .filter_map(|(u, h)| {
+                let (name, host) = (text(u), text(h));
+                let is_root = name == "root";
+                let remote_root = is_root && !crate::command::names::is_local_host(&host);
+                if self.protected.is_system_user(&name, &host) && !remote_root {
+                    return None;
+                }
+                let account = Account {
+                    name: UserName::parse(&name).ok()?,
+                    host: HostPattern::from_server(host),
+                };
+                Some((account.to_string(), account, is_root))
+            })
+            .collect();
+        users.sort_by(|a, b| a.0.cmp(&b.0));
+        let (page_users, next) = page.apply(users, |u| u.0.clone());
+        let mut grants = self.all_privilege_dbs(&mut conn, None).await?;
+        let out = page_users
+            .into_iter()
+            .map(|(key, account, is_root)| UserInfo {
+                databases: grants.remove(&key).unwrap_or_default(),
+                account,
+                is_root,
+            })
+            .collect();
+        Ok((out, next))
+    }
+
+    /// Reads one account; `None` when it does not exist.
+    pub async fn get_user(&self, account: &Account) -> Result<Option<UserInfo>> {
+        let mut conn = self.conn().await?;
+        if !self.user_exists(&mut conn, account).await? {
+            return Ok(None);
+        }
+        let mut grants = self.all_privilege_dbs(&mut conn, Some(account)).await?;
+        Ok(Some(UserInfo {
+            databases: grants.remove(&account.to_string()).unwrap_or_default(),
+            account: account.clone(),
+            is_root: account.name.as_str() == "root",
+        }))
+    }
+
+    /// Creates every account with its grants, or as many as mysqld allows:
+    /// all must be absent beforehand; if one fails, it is rolled back and the
+    /// error lists exactly which accounts were created before it.
+    pub async fn create_users(&self, users: &[NewUser]) -> Result<()> {
+        let mut conn = self.conn().await?;
+        for u in users {
+            if self.user_exists(&mut conn, &u.account).await? {
+                return Err(MysqlError::UserExists(u.account.clone()));
+            }
+        }
+        let mut done = Vec::new();
+        for (i, u) in users.iter().enumerate() {
+            if let Err(e) = self.create_one(&mut conn, u).await {
+                if done.is_empty() && users.len() == 1 {
+                    return Err(e);
+                }
+                return Err(MysqlError::Partial {
+                    done,
+                    failed: u.account.to_string(),
+                    reason: Box::new(e),
+                    not_attempted: users[i + 1..].iter().map(|u| u.account.to_string()).collect(),
+                });
+            }
+            done.push(u.account.to_string());
+        }
+        Ok(())
+    }
+
+    async fn create_one(&self, conn: &mut mysql_async::Conn, u: &NewUser) -> Result<()> {
+        let create = create_user_sql(self.server.flavor, &u.account, &u.password);
+        conn.query_drop(create)
+            .await
+            .map_err(|e| MysqlError::from_driver_secret(format!("CREATE USER {}", u.account), e))?;
+        for db in &u.databases {
+            let grant = format!(
+                "GRANT ALL PRIVILEGES ON {}.* TO {}",
+                quote::grant_schema(db),
+                quote::account(&u.account, MODE)
+            );
+            if let Err(e) = conn.query_drop(grant).await {
+                let err = MysqlError::from_driver(format!("GRANT ALL ON {db} TO {}", u.account), e);
+                // Leave nothing half-made behind: the account goes with its grant.
+                let _ = conn
+                    .query_drop(format!("DROP USER {}", quote::account(&u.account, MODE)))
+                    .await;
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes an account; `UserNotFound` when it does not exist.
+    pub async fn delete_user(&self, account: &Account) -> Result<()> {
+        let mut conn = self.conn().await?;
+        if !self.user_exists(&mut conn, account).await? {
+            return Err(MysqlError::UserNotFound(account.clone()));
+        }
+        conn.query_drop(format!("DROP USER {}", quote::account(account, MODE)))
+            .await
+            .map_err(|e| MysqlError::from_driver(format!("DROP USER {account}"), e))
+    }
+
+    pub(crate) async fn user_exists(
+        &self,
+        conn: &mut mysql_async::Conn,
+        account: &Account,
+    ) -> Result<bool> {
+        let found: Option<u8> = conn
+            .exec_first(
+                "SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?",
+                (account.name.as_str(), account.host.as_str()),
+            )
+            .await
+            .map_err(|e| MysqlError::from_driver(format!("look up {account}"), e))?;
+        Ok(found.is_some())
+    }
+
+    /// Databases on which each account (`name@host` key) holds ALL, sorted;
+    /// for one account when given, else for all.
+    async fn all_privilege_dbs(
+        &self,
+        conn: &mut mysql_async::Conn,
+        only: Option<&Account>,
+    ) -> Result<HashMap<String, Vec<DbName>>> {
+        let pred = self.server.db_all_privileges_predicate();
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = match only {
+            Some(a) => conn
+                .exec(
+                    format!("SELECT User, Host, Db FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"),
+                    (a.name.as_str(), a.host.as_str()),
+                )
+                .await,
+            None => conn.query(format!("SELECT User, Host, Db FROM mysql.db WHERE {pred}")).await,
+        }
+        .map_err(|e| MysqlError::from_driver("read database grants", e))?;
+        let mut map: HashMap<String, Vec<DbName>> = HashMap::new();
+        for (u, h, d) in rows {
+            let Some(db) = quote::unescape_schema_pattern(&text(d)) else {
+                continue;
+            };
+            if self.protected.is_system_db(&db) {
+                continue;
+            }
+            map.entry(format!("{}@{}", text(u), text(h)))
+                .or_default()
+                .push(DbName::from_server(db));
+        }
+        for dbs in map.values_mut() {
+            dbs.sort();
+            dbs.dedup();
+        }
+        Ok(map)
+    }
+}
+
+/// `CREATE USER` with the password as a `mysql_native_password` hash, in the
+/// syntax of the server's flavor.
+pub(crate) fn create_user_sql(flavor: Flavor, account: &Account, password: &Password) -> String {
+    let hash = quote::literal(&native_password_hash(password.expose()), MODE);
+    let acct = quote::account(account, MODE);
+    match flavor {
+        Flavor::MariaDb => format!("CREATE USER {acct} IDENTIFIED BY PASSWORD {hash}"),
+        Flavor::MySql => {
+            format!("CREATE USER {acct} IDENTIFIED WITH mysql_native_password AS {hash}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn acct(n: &str, h: &str) -> Account {
+        Account {
+            name: UserName::parse(n).unwrap(),
+            host: HostPattern::parse(h).unwrap(),
+        }
+    }
+
+    #[test]
+    fn create_user_sql_per_flavor_never_holds_the_password() {
+        let pw = Password::parse(SecretString::from("pw' ACCOUNT LOCK -- ")).unwrap();
+        let a = acct("app", "%");
+        let maria = create_user_sql(Flavor::MariaDb, &a, &pw);
+        let mysql = create_user_sql(Flavor::MySql, &a, &pw);
+        for sql in [&maria, &mysql] {
+            assert!(!sql.contains("ACCOUNT LOCK"), "{sql}");
+            assert!(sql.contains(&native_password_hash("pw' ACCOUNT LOCK -- ")));
+        }
+        assert!(maria.starts_with("CREATE USER 'app'@'%' IDENTIFIED BY PASSWORD '*"));
+        assert!(mysql.starts_with("CREATE USER 'app'@'%' IDENTIFIED WITH mysql_native_password AS '*"));
+    }
+}
