@@ -1,6 +1,121 @@
-//! Command line.
+//! The command line: `run`, `check-config`, `--version`.
+//!
+//! Exit codes are an interface: 0 success, 1 runtime failure, 2 bad
+//! configuration (the unit sets `RestartPreventExitStatus=2`, so a broken
+//! config does not restart-loop).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+
+/// Exit status for a configuration the agent cannot run with.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit status for a failure at run time.
+pub const EXIT_RUNTIME: u8 = 1;
+
+/// guestagent: applies Trove's user and database commands to the local mysqld.
+#[derive(Debug, Parser)]
+#[command(name = "guestagent", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, clap::Args)]
+struct ConfigArgs {
+    /// The guestagent TOML file.
+    #[arg(long, value_name = "PATH", required_unless_present = "trove_config")]
+    config: Option<PathBuf>,
+    /// Trove's own guest_info.conf / trove-guestagent.conf, or a directory
+    /// holding them; `--config`, if also given, overrides what they set.
+    #[arg(long, value_name = "DIR_OR_FILE", num_args = 1..)]
+    trove_config: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the agent in the foreground until SIGTERM or SIGINT.
+    Run(ConfigArgs),
+    /// Validate the configuration and print it with every secret redacted.
+    CheckConfig(ConfigArgs),
+}
+
+impl ConfigArgs {
+    fn load(&self) -> Result<Config, ConfigError> {
+        if self.trove_config.is_empty() {
+            match &self.config {
+                Some(p) => Config::load(p),
+                None => Config::load_trove(&[], None),
+            }
+        } else {
+            Config::load_trove(&self.trove_config, self.config.as_deref())
+        }
+    }
+}
 
 /// Runs the command line and returns the process exit code.
-pub fn run() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::CheckConfig(args) => match args.load() {
+            Ok(cfg) => {
+                print!("{}", cfg.render_redacted());
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_error(&e),
+        },
+        Cmd::Run(args) => {
+            let cfg = match args.load() {
+                Ok(c) => c,
+                Err(e) => return config_error(&e),
+            };
+            crate::logging::init(&cfg.log.level);
+            run_agent(cfg)
+        }
+    }
+}
+
+fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("guestagent: configuration error: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn run_agent(cfg: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        guest_id = %cfg.guest_id,
+        broker = %cfg.amqp_url_redacted(),
+        socket = %cfg.mysql.socket.display(),
+        "starting"
+    );
+    runtime.block_on(async move {
+        let shutdown = match crate::shutdown::install() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot install signal handlers");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        };
+        match crate::agent::run(cfg, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "agent stopped");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        }
+    })
 }

@@ -50,7 +50,10 @@ impl Args {
         match self.optional(key) {
             None => Ok(false),
             Some(Value::Bool(b)) => Ok(b),
-            Some(_) => Err(ParseError::Type { arg: key, expected: "a boolean" }),
+            Some(_) => Err(ParseError::Type {
+                arg: key,
+                expected: "a boolean",
+            }),
         }
     }
 
@@ -60,9 +63,15 @@ impl Args {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(v) if v >= 1 => Ok(Some(usize::try_from(v).unwrap_or(usize::MAX))),
-                _ => Err(ParseError::Type { arg: key, expected: "a positive integer" }),
+                _ => Err(ParseError::Type {
+                    arg: key,
+                    expected: "a positive integer",
+                }),
             },
-            Some(_) => Err(ParseError::Type { arg: key, expected: "a positive integer" }),
+            Some(_) => Err(ParseError::Type {
+                arg: key,
+                expected: "a positive integer",
+            }),
         }
     }
 
@@ -70,9 +79,15 @@ impl Args {
     pub fn list(&mut self, key: &'static str, max: usize) -> Result<Vec<Value>, ParseError> {
         match self.required(key)? {
             Value::Array(v) if v.is_empty() => Err(ParseError::Empty(key)),
-            Value::Array(v) if v.len() > max => Err(ParseError::TooMany { arg: key, limit: max }),
+            Value::Array(v) if v.len() > max => Err(ParseError::TooMany {
+                arg: key,
+                limit: max,
+            }),
             Value::Array(v) => Ok(v),
-            _ => Err(ParseError::Type { arg: key, expected: "a list" }),
+            _ => Err(ParseError::Type {
+                arg: key,
+                expected: "a list",
+            }),
         }
     }
 
@@ -86,7 +101,10 @@ impl Args {
 pub fn into_string(key: &'static str, v: Value) -> Result<String, ParseError> {
     match v {
         Value::String(s) => Ok(s),
-        _ => Err(ParseError::Type { arg: key, expected: "a string" }),
+        _ => Err(ParseError::Type {
+            arg: key,
+            expected: "a string",
+        }),
     }
 }
 
@@ -94,6 +112,9 @@ pub fn into_string(key: &'static str, v: Value) -> Result<String, ParseError> {
 pub fn into_object(key: &'static str, v: Value) -> Result<Args, ParseError> {
     match v {
         Value::Object(m) => Ok(Args::new(m)),
-        _ => Err(ParseError::Type { arg: key, expected: "an object" }),
+        _ => Err(ParseError::Type {
+            arg: key,
+            expected: "an object",
+        }),
     }
 }

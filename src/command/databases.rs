@@ -30,14 +30,22 @@ pub fn parse_create(
         if out.iter().any(|o| o.name == name) {
             return Err(ParseError::Duplicate(name.to_string()));
         }
-        out.push(NewDatabase { name, charset, collation });
+        out.push(NewDatabase {
+            name,
+            charset,
+            collation,
+        });
     }
     Ok(out)
 }
 
 /// A database name under `key` of a serialized schema, refused when it is a
 /// system schema.
-pub fn parse_name(d: &mut Args, key: &'static str, protected: &Protected) -> Result<DbName, ParseError> {
+pub fn parse_name(
+    d: &mut Args,
+    key: &'static str,
+    protected: &Protected,
+) -> Result<DbName, ParseError> {
     checked(&d.string(key)?, protected)
 }
 
@@ -46,8 +54,13 @@ pub fn parse_name(d: &mut Args, key: &'static str, protected: &Protected) -> Res
 pub fn parse_db_ref(v: Value, protected: &Protected) -> Result<DbName, ParseError> {
     match v {
         Value::String(s) => checked(&s, protected),
-        obj @ Value::Object(_) => parse_name(&mut into_object("_databases", obj)?, "_name", protected),
-        _ => Err(ParseError::Type { arg: "_databases", expected: "a list of databases" }),
+        obj @ Value::Object(_) => {
+            parse_name(&mut into_object("_databases", obj)?, "_name", protected)
+        }
+        _ => Err(ParseError::Type {
+            arg: "_databases",
+            expected: "a list of databases",
+        }),
     }
 }
 

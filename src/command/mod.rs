@@ -153,7 +153,9 @@ impl Command {
         let mut args = Args::new(args);
         let cmd = match method {
             "rpc_ping" => Command::Ping,
-            "create_user" => Command::CreateUsers(users::parse_create(&mut args, protected, limits)?),
+            "create_user" => {
+                Command::CreateUsers(users::parse_create(&mut args, protected, limits)?)
+            }
             "list_users" => Command::ListUsers(parse_page(&mut args)?),
             "get_user" => Command::GetUser(users::parse_account_args(&mut args, protected)?),
             "delete_user" => {
@@ -217,7 +219,10 @@ impl Command {
             Command::CreateDatabases(d) => db.create_databases(d).await.map(|()| Value::Null),
             Command::ListDatabases(p) => {
                 let (items, next) = db.list_databases(p).await?;
-                Ok(listing(items.iter().map(databases::db_json).collect(), next))
+                Ok(listing(
+                    items.iter().map(databases::db_json).collect(),
+                    next,
+                ))
             }
             Command::DeleteDatabase(n) => db.delete_database(n).await.map(|()| Value::Null),
         }
@@ -226,7 +231,10 @@ impl Command {
 
 /// `[[item...], next_marker]`, the shape of every Trove listing.
 fn listing(items: Vec<Value>, next: Option<String>) -> Value {
-    Value::Array(vec![Value::Array(items), next.map_or(Value::Null, Value::String)])
+    Value::Array(vec![
+        Value::Array(items),
+        next.map_or(Value::Null, Value::String),
+    ])
 }
 
 fn parse_page(args: &mut Args) -> Result<Page, ParseError> {

@@ -183,7 +183,9 @@ impl DbName {
             lead >= 1 && (sep == 0 || !rest.is_empty()) && rest.iter().all(|c| word(*c))
         };
         if !ok {
-            return err("must be letters, digits, '_' or '-', with only spaces, '?', '#' or '@' inside");
+            return err(
+                "must be letters, digits, '_' or '-', with only spaces, '?', '#' or '@' inside",
+            );
         }
         Ok(DbName(s.to_owned()))
     }
@@ -207,8 +209,13 @@ impl Charset {
     /// Validates a character set or collation name: 1–64 ASCII letters,
     /// digits or `_`. Whether mysqld knows it is checked against the server.
     pub fn parse(what: &'static str, s: &str) -> Result<Self, NameError> {
-        if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(NameError::new(what, Some(s), "must be 1-64 letters, digits or '_'"));
+        if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(NameError::new(
+                what,
+                Some(s),
+                "must be 1-64 letters, digits or '_'",
+            ));
         }
         Ok(Charset(s.to_ascii_lowercase()))
     }
@@ -298,12 +305,32 @@ mod tests {
 
     #[test]
     fn user_names() {
-        for ok in ["a", "app_user", "user-1", "with space", "ünïcødé", &"x".repeat(32)] {
+        for ok in [
+            "a",
+            "app_user",
+            "user-1",
+            "with space",
+            "ünïcødé",
+            &"x".repeat(32),
+        ] {
             assert!(UserName::parse(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "a'b", "a\"b", "a`b", "a;b", "a,b", "a/b", "a\\b", "a\0b", "a\nb", " a", "a ",
-            "a😀", &"x".repeat(33), "x'; DROP USER root; --",
+            "",
+            "a'b",
+            "a\"b",
+            "a`b",
+            "a;b",
+            "a,b",
+            "a/b",
+            "a\\b",
+            "a\0b",
+            "a\nb",
+            " a",
+            "a ",
+            "a😀",
+            &"x".repeat(33),
+            "x'; DROP USER root; --",
         ] {
             assert!(UserName::parse(bad).is_err(), "{bad:?}");
         }
@@ -311,27 +338,76 @@ mod tests {
 
     #[test]
     fn hosts() {
-        for ok in ["%", "10.0.0.1", "10.0.%", "192.168.1.0/255.255.255.0", "10.0.0.0/8", "fe80::1", "db.example.com", "10.0.0._"] {
+        for ok in [
+            "%",
+            "10.0.0.1",
+            "10.0.%",
+            "192.168.1.0/255.255.255.0",
+            "10.0.0.0/8",
+            "fe80::1",
+            "db.example.com",
+            "10.0.0._",
+        ] {
             assert!(HostPattern::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "localhost", "LOCALHOST", "127.0.0.1", "127.1.2.3", "::1", "a'b", "a b", "%'; --", "a\\b"] {
+        for bad in [
+            "",
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "a'b",
+            "a b",
+            "%'; --",
+            "a\\b",
+        ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn database_names() {
-        for ok in ["a", "_", "db1", "my_db", "my-db", "a b", "a?#@b", "a  b", &"d".repeat(64)] {
+        for ok in [
+            "a",
+            "_",
+            "db1",
+            "my_db",
+            "my-db",
+            "a b",
+            "a?#@b",
+            "a  b",
+            &"d".repeat(64),
+        ] {
             assert!(DbName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", " ", "?", "a?", "?a", "a b c", "a`b", "a'b", "a;b", "a\\b", "a\0b", "a.b", "a%b", &"d".repeat(65), "db😀"] {
+        for bad in [
+            "",
+            " ",
+            "?",
+            "a?",
+            "?a",
+            "a b c",
+            "a`b",
+            "a'b",
+            "a;b",
+            "a\\b",
+            "a\0b",
+            "a.b",
+            "a%b",
+            &"d".repeat(65),
+            "db😀",
+        ] {
             assert!(DbName::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn charsets() {
-        assert_eq!(Charset::parse("charset", "UTF8MB4").map(|c| c.0), Ok("utf8mb4".into()));
+        assert_eq!(
+            Charset::parse("charset", "UTF8MB4").map(|c| c.0),
+            Ok("utf8mb4".into())
+        );
         assert!(Charset::parse("charset", "utf8; DROP").is_err());
         assert!(Charset::parse("charset", "").is_err());
     }

@@ -11,7 +11,9 @@ fn protected() -> Protected {
 const LIMITS: Limits = Limits { max_items: 100 };
 
 fn parse(method: &str, args: Value) -> Result<Command, ParseError> {
-    let Value::Object(map) = args else { panic!("args must be an object") };
+    let Value::Object(map) = args else {
+        panic!("args must be an object")
+    };
     Command::parse(method, map, &protected(), LIMITS)
 }
 
@@ -26,7 +28,9 @@ fn create_user_parses_databases_in_both_forms() {
         json!({"users": [user("app", json!("%"), "pw", json!([{"_name": "db1", "_character_set": null, "_collate": null}, "db2"]))]}),
     )
     .unwrap();
-    let Command::CreateUsers(users) = cmd else { panic!() };
+    let Command::CreateUsers(users) = cmd else {
+        panic!()
+    };
     assert_eq!(users[0].account.to_string(), "app@%");
     let dbs: Vec<&str> = users[0].databases.iter().map(|d| d.as_str()).collect();
     assert_eq!(dbs, ["db1", "db2"]);
@@ -43,39 +47,105 @@ fn one_bad_user_refuses_the_whole_list() {
         user("ok2", json!("%"), "pw", json!(["a;b"])),
         user("ok", json!("%"), "pw", json!([])), // duplicate of the first
     ] {
-        let r = parse("create_user", json!({"users": [user("ok", Value::Null, "pw", json!([])), bad.clone()]}));
+        let r = parse(
+            "create_user",
+            json!({"users": [user("ok", Value::Null, "pw", json!([])), bad.clone()]}),
+        );
         assert!(r.is_err(), "{bad}");
     }
 }
 
 #[test]
 fn limits_and_types() {
-    let many: Vec<Value> = (0..101).map(|i| user(&format!("u{i}"), json!("%"), "pw", json!([]))).collect();
-    assert!(matches!(parse("create_user", json!({"users": many})), Err(ParseError::TooMany { .. })));
-    assert!(matches!(parse("create_user", json!({"users": []})), Err(ParseError::Empty(_))));
-    assert!(matches!(parse("create_user", json!({})), Err(ParseError::Missing("users"))));
-    assert!(matches!(parse("create_user", json!({"users": "x"})), Err(ParseError::Type { .. })));
-    assert!(matches!(parse("list_users", json!({"limit": 0})), Err(ParseError::Type { .. })));
-    assert!(matches!(parse("list_users", json!({"limit": "5"})), Err(ParseError::Type { .. })));
-    assert!(matches!(parse("no_such", json!({})), Err(ParseError::UnknownMethod(_))));
+    let many: Vec<Value> = (0..101)
+        .map(|i| user(&format!("u{i}"), json!("%"), "pw", json!([])))
+        .collect();
+    assert!(matches!(
+        parse("create_user", json!({"users": many})),
+        Err(ParseError::TooMany { .. })
+    ));
+    assert!(matches!(
+        parse("create_user", json!({"users": []})),
+        Err(ParseError::Empty(_))
+    ));
+    assert!(matches!(
+        parse("create_user", json!({})),
+        Err(ParseError::Missing("users"))
+    ));
+    assert!(matches!(
+        parse("create_user", json!({"users": "x"})),
+        Err(ParseError::Type { .. })
+    ));
+    assert!(matches!(
+        parse("list_users", json!({"limit": 0})),
+        Err(ParseError::Type { .. })
+    ));
+    assert!(matches!(
+        parse("list_users", json!({"limit": "5"})),
+        Err(ParseError::Type { .. })
+    ));
+    assert!(matches!(
+        parse("no_such", json!({})),
+        Err(ParseError::UnknownMethod(_))
+    ));
 }
 
 #[test]
 fn paging_arguments() {
-    let Command::ListUsers(p) = parse("list_users", json!({"limit": 2, "marker": "a@%", "include_marker": true})).unwrap() else { panic!() };
-    assert_eq!((p.limit, p.marker.as_deref(), p.include_marker), (Some(2), Some("a@%"), true));
-    let Command::ListDatabases(p) = parse("list_databases", json!({"limit": null, "marker": null})).unwrap() else { panic!() };
+    let Command::ListUsers(p) = parse(
+        "list_users",
+        json!({"limit": 2, "marker": "a@%", "include_marker": true}),
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (p.limit, p.marker.as_deref(), p.include_marker),
+        (Some(2), Some("a@%"), true)
+    );
+    let Command::ListDatabases(p) =
+        parse("list_databases", json!({"limit": null, "marker": null})).unwrap()
+    else {
+        panic!()
+    };
     assert_eq!((p.limit, p.marker, p.include_marker), (None, None, false));
 }
 
 #[test]
 fn system_names_refused_everywhere() {
-    assert!(matches!(parse("get_user", json!({"username": "root", "hostname": "%"})), Err(ParseError::SystemUser(_))));
-    assert!(matches!(parse("get_user", json!({"username": "mariadb.sys", "hostname": "%"})), Err(ParseError::SystemUser(_))));
-    assert!(parse("get_user", json!({"username": "app", "hostname": "localhost"})).is_err());
-    assert!(matches!(parse("delete_user", json!({"user": {"_name": "os_admin", "_host": "%"}})), Err(ParseError::SystemUser(_))));
-    assert!(matches!(parse("delete_database", json!({"database": {"_name": "mysql"}})), Err(ParseError::SystemDatabase(_))));
-    assert!(matches!(parse("create_database", json!({"databases": [{"_name": "sys"}]})), Err(ParseError::SystemDatabase(_))));
+    assert!(matches!(
+        parse("get_user", json!({"username": "root", "hostname": "%"})),
+        Err(ParseError::SystemUser(_))
+    ));
+    assert!(matches!(
+        parse(
+            "get_user",
+            json!({"username": "mariadb.sys", "hostname": "%"})
+        ),
+        Err(ParseError::SystemUser(_))
+    ));
+    assert!(
+        parse(
+            "get_user",
+            json!({"username": "app", "hostname": "localhost"})
+        )
+        .is_err()
+    );
+    assert!(matches!(
+        parse(
+            "delete_user",
+            json!({"user": {"_name": "os_admin", "_host": "%"}})
+        ),
+        Err(ParseError::SystemUser(_))
+    ));
+    assert!(matches!(
+        parse("delete_database", json!({"database": {"_name": "mysql"}})),
+        Err(ParseError::SystemDatabase(_))
+    ));
+    assert!(matches!(
+        parse("create_database", json!({"databases": [{"_name": "sys"}]})),
+        Err(ParseError::SystemDatabase(_))
+    ));
 }
 
 #[test]
@@ -87,14 +157,28 @@ fn databases() {
     .unwrap() else { panic!() };
     assert_eq!(d[0].charset.as_ref().map(|c| c.as_str()), Some("utf8mb4"));
     assert!(d[1].charset.is_none() && d[1].collation.is_none());
-    assert!(parse("create_database", json!({"databases": [{"_name": "a", "_character_set": "x; DROP"}]})).is_err());
+    assert!(
+        parse(
+            "create_database",
+            json!({"databases": [{"_name": "a", "_character_set": "x; DROP"}]})
+        )
+        .is_err()
+    );
     assert!(parse("delete_database", json!({"database": {"_name": "a`b"}})).is_err());
 }
 
 #[test]
 fn parse_errors_never_echo_passwords() {
-    let e = parse("create_user", json!({"users": [user("a'b", json!("%"), "topsecret-pw", json!([]))]})).unwrap_err();
+    let e = parse(
+        "create_user",
+        json!({"users": [user("a'b", json!("%"), "topsecret-pw", json!([]))]}),
+    )
+    .unwrap_err();
     assert!(!e.to_string().contains("topsecret"));
-    let e = parse("create_user", json!({"users": [user("ok", json!("%"), "topsecret\0pw", json!([]))]})).unwrap_err();
+    let e = parse(
+        "create_user",
+        json!({"users": [user("ok", json!("%"), "topsecret\0pw", json!([]))]}),
+    )
+    .unwrap_err();
     assert!(!e.to_string().contains("topsecret"));
 }

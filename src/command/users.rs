@@ -30,10 +30,16 @@ pub fn parse_create(
         let mut databases = Vec::new();
         if let Some(dbs) = u.optional("_databases") {
             let Value::Array(dbs) = dbs else {
-                return Err(ParseError::Type { arg: "_databases", expected: "a list" });
+                return Err(ParseError::Type {
+                    arg: "_databases",
+                    expected: "a list",
+                });
             };
             if dbs.len() > limits.max_items {
-                return Err(ParseError::TooMany { arg: "_databases", limit: limits.max_items });
+                return Err(ParseError::TooMany {
+                    arg: "_databases",
+                    limit: limits.max_items,
+                });
             }
             for db in dbs {
                 databases.push(parse_db_ref(db, protected)?);
@@ -44,7 +50,11 @@ pub fn parse_create(
         if users.iter().any(|o| o.account == account) {
             return Err(ParseError::Duplicate(account.to_string()));
         }
-        users.push(NewUser { account, password, databases });
+        users.push(NewUser {
+            account,
+            password,
+            databases,
+        });
     }
     Ok(users)
 }

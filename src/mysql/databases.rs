@@ -65,7 +65,10 @@ impl Mysql {
         let mut statements = Vec::with_capacity(dbs.len());
         for db in dbs {
             let (charset, collation) = resolve_charset(&mut conn, db).await?;
-            let mut sql = format!("CREATE DATABASE IF NOT EXISTS {}", quote::ident(db.name.as_str()));
+            let mut sql = format!(
+                "CREATE DATABASE IF NOT EXISTS {}",
+                quote::ident(db.name.as_str())
+            );
             if let Some(cs) = charset {
                 sql.push_str(&format!(" CHARACTER SET {}", quote::ident(&cs)));
             }
@@ -85,7 +88,10 @@ impl Mysql {
                     done,
                     failed: name.to_string(),
                     reason: Box::new(err),
-                    not_attempted: statements[i + 1..].iter().map(|(n, _)| n.to_string()).collect(),
+                    not_attempted: statements[i + 1..]
+                        .iter()
+                        .map(|(n, _)| n.to_string())
+                        .collect(),
                 });
             }
             done.push(name.to_string());

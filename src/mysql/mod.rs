@@ -167,9 +167,7 @@ async fn probe(conn: &mut Conn) -> Result<Server> {
         .any(|(t, c)| t == "user" && c.eq_ignore_ascii_case("is_role"));
     let db_all_priv_columns = columns
         .into_iter()
-        .filter(|(t, c)| {
-            t == "db" && c.ends_with("_priv") && !c.eq_ignore_ascii_case("Grant_priv")
-        })
+        .filter(|(t, c)| t == "db" && c.ends_with("_priv") && !c.eq_ignore_ascii_case("Grant_priv"))
         .map(|(_, c)| c)
         .collect::<Vec<_>>();
     if db_all_priv_columns.is_empty() {
@@ -244,19 +242,52 @@ mod tests {
     #[test]
     fn paging() {
         let all = ["a", "b", "c", "d"];
-        let p = Page { limit: Some(2), ..Page::default() };
-        assert_eq!(keys(&p, &all), (vec!["a".into(), "b".into()], Some("b".into())));
-        let p = Page { limit: Some(2), marker: Some("b".into()), include_marker: false };
+        let p = Page {
+            limit: Some(2),
+            ..Page::default()
+        };
+        assert_eq!(
+            keys(&p, &all),
+            (vec!["a".into(), "b".into()], Some("b".into()))
+        );
+        let p = Page {
+            limit: Some(2),
+            marker: Some("b".into()),
+            include_marker: false,
+        };
         assert_eq!(keys(&p, &all), (vec!["c".into(), "d".into()], None));
-        let p = Page { limit: Some(2), marker: Some("b".into()), include_marker: true };
-        assert_eq!(keys(&p, &all), (vec!["b".into(), "c".into()], Some("c".into())));
-        let p = Page { limit: Some(4), ..Page::default() };
+        let p = Page {
+            limit: Some(2),
+            marker: Some("b".into()),
+            include_marker: true,
+        };
+        assert_eq!(
+            keys(&p, &all),
+            (vec!["b".into(), "c".into()], Some("c".into()))
+        );
+        let p = Page {
+            limit: Some(4),
+            ..Page::default()
+        };
         assert_eq!(keys(&p, &all).1, None);
-        let p = Page { limit: None, marker: Some("bb".into()), include_marker: false };
+        let p = Page {
+            limit: None,
+            marker: Some("bb".into()),
+            include_marker: false,
+        };
         assert_eq!(keys(&p, &all).0, vec!["c".to_string(), "d".into()]);
         // A bare user name sorts before all of that user's `name@host` keys.
-        let p = Page { limit: None, marker: Some("bob".into()), include_marker: false };
-        assert_eq!(keys(&p, &["alice@%", "bob@%", "bob@10.%", "carl@%"]).0.len(), 3);
+        let p = Page {
+            limit: None,
+            marker: Some("bob".into()),
+            include_marker: false,
+        };
+        assert_eq!(
+            keys(&p, &["alice@%", "bob@%", "bob@10.%", "carl@%"])
+                .0
+                .len(),
+            3
+        );
     }
 
     #[test]
@@ -267,6 +298,9 @@ mod tests {
             has_roles: true,
             db_all_priv_columns: vec!["Select_priv".into(), "Insert_priv".into()],
         };
-        assert_eq!(s.db_all_privileges_predicate(), "`Select_priv` = 'Y' AND `Insert_priv` = 'Y'");
+        assert_eq!(
+            s.db_all_privileges_predicate(),
+            "`Select_priv` = 'Y' AND `Insert_priv` = 'Y'"
+        );
     }
 }

@@ -64,11 +64,26 @@ mod tests {
     #[test]
     fn builtins_cannot_be_dropped_by_config() {
         let p = Protected::new("agent", &[], &[]);
-        for (u, h) in [("root", "%"), ("os_admin", "%"), ("mariadb.sys", "%"), ("mysql.session", "%"), ("app", "localhost"), ("app", "127.0.0.1"), ("agent", "%"), ("", "%")] {
+        for (u, h) in [
+            ("root", "%"),
+            ("os_admin", "%"),
+            ("mariadb.sys", "%"),
+            ("mysql.session", "%"),
+            ("app", "localhost"),
+            ("app", "127.0.0.1"),
+            ("agent", "%"),
+            ("", "%"),
+        ] {
             assert!(p.is_system_user(u, h), "{u}@{h}");
         }
         assert!(!p.is_system_user("app", "%"));
-        for d in ["mysql", "MySQL", "sys", "information_schema", "performance_schema"] {
+        for d in [
+            "mysql",
+            "MySQL",
+            "sys",
+            "information_schema",
+            "performance_schema",
+        ] {
             assert!(p.is_system_db(d), "{d}");
         }
         assert!(!p.is_system_db("app"));

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use mysql_async::prelude::Queryable;
 
 use super::quote::{self, native_password_hash};
-use super::{Flavor, Mysql, MysqlError, Page, Result, MODE, text};
+use super::{Flavor, MODE, Mysql, MysqlError, Page, Result, text};
 use crate::command::names::{Account, DbName, HostPattern, Password, UserName};
 
 /// An account as listed: who it is and the databases it holds ALL on.
@@ -120,7 +120,10 @@ impl Mysql {
                     done,
                     failed: u.account.to_string(),
                     reason: Box::new(e),
-                    not_attempted: users[i + 1..].iter().map(|u| u.account.to_string()).collect(),
+                    not_attempted: users[i + 1..]
+                        .iter()
+                        .map(|u| u.account.to_string())
+                        .collect(),
                 });
             }
             done.push(u.account.to_string());
@@ -186,13 +189,19 @@ impl Mysql {
     ) -> Result<HashMap<String, Vec<DbName>>> {
         let pred = self.server.db_all_privileges_predicate();
         let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = match only {
-            Some(a) => conn
-                .exec(
-                    format!("SELECT User, Host, Db FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"),
+            Some(a) => {
+                conn.exec(
+                    format!(
+                        "SELECT User, Host, Db FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"
+                    ),
                     (a.name.as_str(), a.host.as_str()),
                 )
-                .await,
-            None => conn.query(format!("SELECT User, Host, Db FROM mysql.db WHERE {pred}")).await,
+                .await
+            }
+            None => {
+                conn.query(format!("SELECT User, Host, Db FROM mysql.db WHERE {pred}"))
+                    .await
+            }
         }
         .map_err(|e| MysqlError::from_driver("read database grants", e))?;
         let mut map: HashMap<String, Vec<DbName>> = HashMap::new();
@@ -251,6 +260,8 @@ mod tests {
             assert!(sql.contains(&native_password_hash("pw' ACCOUNT LOCK -- ")));
         }
         assert!(maria.starts_with("CREATE USER 'app'@'%' IDENTIFIED BY PASSWORD '*"));
-        assert!(mysql.starts_with("CREATE USER 'app'@'%' IDENTIFIED WITH mysql_native_password AS '*"));
+        assert!(
+            mysql.starts_with("CREATE USER 'app'@'%' IDENTIFIED WITH mysql_native_password AS '*")
+        );
     }
 }

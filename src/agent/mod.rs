@@ -1,0 +1,257 @@
+//! The agent: consume → decode → parse → apply → answer → ack.
+//!
+//! [`run`] owns the outer loop: connect to mysqld and the broker (with capped,
+//! jittered back-off, logging once per outage), serve a broker session until
+//! it breaks or shutdown is asked for, and start again. A session's
+//! deliveries go through [`handler`]: reads run concurrently, mutations go to
+//! a single worker in arrival order, and a message is acknowledged only once
+//! its answer is published.
+
+mod backoff;
+mod handler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::amqp::{Session, Topology};
+use crate::command::Limits;
+use crate::conductor::{Conductor, ServiceStatus};
+use crate::config::Config;
+use crate::mysql::{Mysql, Protected};
+use crate::rpc::{Codec, Crypto};
+use backoff::Backoff;
+use handler::{Job, Shared};
+
+/// How long a draining agent waits for the commands in hand.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the agent until `shutdown` is cancelled. Only returns an error for
+/// problems no retry can fix.
+pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentError> {
+    let protected = Protected::new(
+        &cfg.mysql.user,
+        &cfg.mysql.ignore_users,
+        &cfg.mysql.ignore_dbs,
+    );
+    let crypto = cfg.amqp.rpc_encryption_key.as_ref().map(Crypto::new);
+    let codec = Codec::new(
+        crypto,
+        cfg.amqp.allow_plaintext,
+        cfg.limits.max_message_bytes,
+        cfg.guest_id.clone(),
+    );
+    let Some(mysql) = connect_mysql(&cfg, protected, &shutdown).await else {
+        return Ok(());
+    };
+    let server = mysql.server();
+    tracing::info!(flavor = ?server.flavor, version = %server.version, "mysqld ready");
+    let topology =
+        Topology::for_guest(&cfg.amqp.exchange, &cfg.guest_id, &cfg.amqp.conductor_topic);
+    let shared = Arc::new(Shared {
+        codec,
+        mysql,
+        conductor: Conductor::new(&cfg.amqp.exchange, &cfg.amqp.conductor_topic, &cfg.guest_id),
+        limits: Limits {
+            max_items: cfg.limits.max_items,
+        },
+        shutdown: shutdown.clone(),
+        mysql_socket: cfg.mysql.socket.clone(),
+    });
+
+    let mut backoff = Backoff::new();
+    let mut outage_logged = false;
+    while !shutdown.is_cancelled() {
+        let opened = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            s = Session::open(&cfg.amqp.url, &topology, cfg.amqp.prefetch) => s,
+        };
+        match opened {
+            Ok(session) => {
+                tracing::info!(queues = ?topology.queues, "consuming");
+                outage_logged = false;
+                backoff.reset();
+                serve(session, &shared, cfg.amqp.report_interval).await;
+            }
+            Err(e) => {
+                if !outage_logged {
+                    tracing::warn!(error = %e, "broker unavailable; retrying with back-off");
+                    outage_logged = true;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+        }
+    }
+    if let Ok(shared) = Arc::try_unwrap(shared) {
+        shared.mysql.close().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Errors that stop the agent for good.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Something about the host makes running impossible.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Connects to mysqld, retrying until it answers. `None` when shutdown came first.
+async fn connect_mysql(
+    cfg: &Config,
+    protected: Protected,
+    shutdown: &CancellationToken,
+) -> Option<Mysql> {
+    let mut backoff = Backoff::new();
+    let mut logged = false;
+    loop {
+        let attempt = tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            m = Mysql::connect(&cfg.mysql, protected.clone()) => m,
+        };
+        match attempt {
+            Ok(m) => return Some(m),
+            Err(e) => {
+                if !logged {
+                    tracing::warn!(socket = %cfg.mysql.socket.display(), error = %e, "mysqld unavailable; retrying with back-off");
+                    logged = true;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Serves one broker session until it breaks or shutdown is asked for, then
+/// drains: no new deliveries, the commands in hand finish (bounded), and the
+/// connection is closed. Unacknowledged deliveries go back to the queue.
+async fn serve(mut session: Session, shared: &Arc<Shared>, report_interval: Duration) {
+    let publisher = session.publisher();
+    let tracker = TaskTracker::new();
+    let (delivery_tx, mut deliveries) = mpsc::channel(64);
+    let session_done = CancellationToken::new();
+    for mut consumer in session.take_consumers() {
+        let tx = delivery_tx.clone();
+        let done = session_done.clone();
+        tracker.spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    _ = done.cancelled() => break,
+                    n = consumer.next() => n,
+                };
+                match next {
+                    Some(Ok(d)) => {
+                        if tx.send(Ok(d)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let _ = tx.send(Err(e)).await;
+                        break;
+                    }
+                    None => {
+                        let _ = tx
+                            .send(Err(lapin::Error::from(
+                                lapin::ErrorKind::InvalidConnectionState(
+                                    lapin::ConnectionState::Closed,
+                                ),
+                            )))
+                            .await;
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    drop(delivery_tx);
+
+    let (job_tx, job_rx) = mpsc::channel::<Job>(shared.limits.max_items.max(16));
+    tracker.spawn(handler::mutation_worker(
+        shared.clone(),
+        publisher.clone(),
+        job_rx,
+    ));
+    tracker.spawn(heartbeat(
+        shared.clone(),
+        publisher.clone(),
+        report_interval,
+        session_done.clone(),
+    ));
+
+    loop {
+        let next = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            d = deliveries.recv() => d,
+        };
+        match next {
+            Some(Ok(delivery)) => {
+                let shared = shared.clone();
+                let publisher = publisher.clone();
+                let job_tx = job_tx.clone();
+                tracker.spawn(async move {
+                    handler::handle(&shared, &publisher, &job_tx, delivery).await
+                });
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "broker session lost; reconnecting");
+                break;
+            }
+            None => break,
+        }
+    }
+    session_done.cancel();
+    drop(job_tx);
+    tracker.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout_s = DRAIN_TIMEOUT.as_secs(),
+            "commands still running after the drain timeout; leaving them to redelivery"
+        );
+    }
+    session.close().await;
+}
+
+/// Casts a heartbeat every `interval` with mysqld's state, starting at once.
+async fn heartbeat(
+    shared: Arc<Shared>,
+    publisher: crate::amqp::Publisher,
+    interval: Duration,
+    done: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let status = match shared.mysql.ping().await {
+            Ok(()) => ServiceStatus::Healthy,
+            Err(e) if e.is_transient() && !shared.mysql_socket_exists() => ServiceStatus::Shutdown,
+            Err(_) => ServiceStatus::Crashed,
+        };
+        if let Err(e) = shared
+            .conductor
+            .heartbeat(&publisher, &shared.codec, status)
+            .await
+        {
+            tracing::warn!(error = %e, "heartbeat not sent");
+        } else {
+            tracing::debug!(status = status.as_str(), "heartbeat sent");
+        }
+    }
+}

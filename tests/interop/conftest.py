@@ -1,0 +1,251 @@
+"""Fixtures of the interoperability suite (run it with scripts/interop).
+
+Session: a fresh guest_id and conductor topic, a 0600 config, the agent binary
+($GUESTAGENT_BIN) running against the local RabbitMQ and MariaDB, Trove's real
+client, a stand-in conductor, and root over the socket.  Every test object is
+named with a per-session random prefix (``it<6 hex>_``) and dropped at teardown.
+"""
+
+import os
+import secrets
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import harness
+
+REPO = Path(__file__).resolve().parents[2]
+LOG_DIR = REPO / "target" / "interop-logs"
+
+_STATE = {"agent": None, "conductor": None}
+
+
+# --------------------------------------------------------------------------- basics
+
+@pytest.fixture(scope="session")
+def guest_id():
+    return str(uuid.uuid4())
+
+
+@pytest.fixture(scope="session")
+def conductor_topic():
+    return "trove-conductor-" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def prefix():
+    """Every user/database a test makes starts with this (``it<6 hex>_``)."""
+    return "it" + secrets.token_hex(3) + "_"
+
+
+@pytest.fixture(scope="session")
+def rpc_key():
+    """Instance RPC encryption key (trove-wire §6); None = plaintext.  A suite that
+    runs encrypted overrides this fixture (and ``agent_config_extra``)."""
+    return None
+
+
+@pytest.fixture(scope="session")
+def agent_config_extra():
+    """Extra config for the agent: {table: {key: value}} merged into the config."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    d = tempfile.mkdtemp(prefix="guestagent-interop-")
+    os.chmod(d, 0o700)
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def agent_config(workdir, guest_id, conductor_topic, agent_config_extra):
+    state = workdir / "state"
+    state.mkdir(mode=0o700)
+    config = {
+        "guest_id": guest_id,
+        "amqp": {"url": harness.AGENT_AMQP_URL, "exchange": harness.EXCHANGE,
+                 "conductor_topic": conductor_topic},
+        "mysql": {"socket": harness.MYSQL_SOCKET, "user": "root"},
+        "state": {"dir": str(state)},
+        "log": {"level": "debug"},
+    }
+    for table, values in agent_config_extra.items():
+        config.setdefault(table, {}).update(values)
+    path = workdir / "guestagent.toml"
+    harness.write_config(str(path), config)
+    return path
+
+
+# --------------------------------------------------------------------------- Trove side
+
+@pytest.fixture(scope="session")
+def trove_rpc(conductor_topic, rpc_key):
+    """Trove's options registered and its RPC transport built (trove-wire §7)."""
+    harness.bootstrap_trove(conductor_topic, key=rpc_key)
+    yield
+    harness.shutdown_trove()
+
+
+@pytest.fixture(scope="session")
+def conductor(trove_rpc, conductor_topic):
+    c = harness.Conductor(conductor_topic)
+    c.start()
+    _STATE["conductor"] = c
+    yield c
+    _STATE["conductor"] = None
+    c.stop()
+    harness.delete_queues([conductor_topic, conductor_topic + ".interop-conductor"])
+    harness.delete_exchanges([conductor_topic + "_fanout"])
+
+
+@pytest.fixture(scope="session")
+def trove(trove_rpc, conductor, guest_id):
+    """The control plane: Trove's own guestagent API for this guest."""
+    return harness.Trove(guest_id, conductor)
+
+
+@pytest.fixture
+def api(trove):
+    """A ``trove.guestagent.api.API`` with a fresh TroveContext."""
+    return trove.api()
+
+
+# --------------------------------------------------------------------------- the agent
+
+@pytest.fixture(scope="session")
+def agent(trove, agent_config, guest_id):
+    binary = os.environ.get("GUESTAGENT_BIN", str(REPO / "target" / "debug" / "guestagent"))
+    if not os.path.isabs(binary):
+        binary = str(REPO / binary)
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"agent binary {binary} not found or not executable "
+                    f"(build it first: cargo build; or set GUESTAGENT_BIN)", pytrace=False)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"guestagent-{guest_id}.log"
+    a = harness.Agent(binary, str(agent_config), str(log_path))
+    a.start()
+    _STATE["agent"] = a
+    try:
+        harness.wait_ready(trove, a)
+    except RuntimeError as e:
+        a.stop()
+        _STATE["agent"] = None
+        pytest.fail(str(e), pytrace=False)
+    yield a
+    _STATE["agent"] = None
+    code = a.stop()
+    with open(log_path, "ab") as f:
+        f.write(f"\n===== interop: agent stopped, exit code {code} =====\n".encode())
+    topic = "guestagent." + guest_id
+    leftovers = [topic, f"{topic}.{guest_id}"] + harness.list_queue_names(guest_id, timeout=20)
+    harness.delete_queues(sorted(set(leftovers)))
+    harness.delete_exchanges([topic + "_fanout"])
+
+
+@pytest.fixture(autouse=True)
+def _agent_watch(request):
+    """For tests using the agent: restart it if an earlier test killed it, and fail
+    the test during which it died."""
+    if "agent" not in request.fixturenames:
+        yield
+        return
+    a = request.getfixturevalue("agent")
+    if not a.alive():
+        a.start()
+        harness.wait_ready(request.getfixturevalue("trove"), a)
+    request.node.stash[_LOG_START] = a.log_size()
+    conductor = request.getfixturevalue("conductor")
+    request.node.stash[_REC_START] = len(conductor.snapshot())
+    trove = request.getfixturevalue("trove")
+    casts_before = len(trove.cast_request_ids)
+    yield
+    if not a.alive():
+        pytest.fail(f"the agent died during this test (exit code {a.proc.returncode})",
+                    pytrace=False)
+    # Each cast has at most one outcome at the conductor.
+    for rid in trove.cast_request_ids[casts_before:]:
+        outcomes = conductor.for_request(rid)
+        assert len(outcomes) <= 1, (
+            f"cast {rid} got {len(outcomes)} outcomes: {[o.describe() for o in outcomes]}")
+
+
+_LOG_START = pytest.StashKey[int]()
+_REC_START = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if not rep.failed:
+        return
+    a = _STATE.get("agent")
+    if a is not None and _LOG_START in item.stash:
+        rep.sections.append(("guestagent log during this test (tail)",
+                             a.log_tail(item.stash[_LOG_START], lines=150)))
+    c = _STATE.get("conductor")
+    if c is not None and _REC_START in item.stash:
+        recs = c.snapshot()[item.stash[_REC_START]:]
+        rep.sections.append(("conductor records during this test",
+                             "\n".join(r.describe() for r in recs) or "(none)"))
+
+
+# --------------------------------------------------------------------------- mysqld
+
+@pytest.fixture(scope="session")
+def db(prefix):
+    d = harness.Db(prefix)
+    yield d
+    d.drop_prefixed(prefix)
+    d.close()
+
+
+@pytest.fixture
+def names(request, prefix, db):
+    """Per-test names: ``names.user("a")`` -> ``it<hex>_<nn>a``; dropped afterwards."""
+    n = Names(prefix, _next_tag())
+    yield n
+    db.drop_prefixed(n.tag)
+
+
+_COUNTER = {"n": 0}
+
+
+def _next_tag():
+    _COUNTER["n"] += 1
+    return "%03d" % _COUNTER["n"]
+
+
+class Names:
+    def __init__(self, prefix, tag):
+        self.prefix = prefix
+        self.tag = prefix + tag + "_"
+
+    def user(self, suffix):
+        return self.tag + suffix
+
+    def db(self, suffix):
+        return self.tag + suffix
+
+
+@pytest.fixture
+def unchanged(db):
+    """``with unchanged(): ...`` asserts mysqld's accounts, grants and databases are
+    the same after the block as before it."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def check(what=""):
+        before = db.snapshot()
+        yield
+        after = db.snapshot()
+        diff = harness.diff_snapshots(before, after)
+        assert not diff, f"mysqld changed{(' by ' + what) if what else ''}:\n" + "\n".join(diff[:40])
+
+    return check
