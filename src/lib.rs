@@ -14,6 +14,7 @@
 //! | [`config`] | TOML → validated [`config::Config`]; secrets redacted |
 //! | [`logging`] | the tracing subscriber (journald-friendly under systemd) |
 //! | [`shutdown`] | SIGTERM/SIGINT → one cancellation token |
+//! | [`systemd`] | READY / STATUS / STOPPING / WATCHDOG notifications |
 //! | [`amqp`] | broker connection, Trove's topology, consuming and publishing |
 //! | [`rpc`] | the oslo.messaging envelope, request context, replies and failures |
 //! | [`command`] | typed commands parsed from wire arguments; nothing below sees JSON |
@@ -32,3 +33,4 @@ pub mod logging;
 pub mod mysql;
 pub mod rpc;
 pub mod shutdown;
+pub mod systemd;

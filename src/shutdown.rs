@@ -26,6 +26,7 @@ pub fn install() -> std::io::Result<CancellationToken> {
             };
             if n == 0 {
                 tracing::info!(signal = name, "stopping: finishing the command in hand");
+                crate::systemd::stopping();
                 t.cancel();
             } else {
                 tracing::warn!(signal = name, "second signal: exiting now");

@@ -63,8 +63,12 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         mysql_socket: cfg.mysql.socket.clone(),
     });
 
+    if let Some(every) = crate::systemd::watchdog_interval() {
+        tokio::spawn(watchdog(every, shutdown.clone()));
+    }
     let mut backoff = Backoff::new();
     let mut outage_logged = false;
+    let mut ready_sent = false;
     while !shutdown.is_cancelled() {
         let opened = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -73,6 +77,12 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         match opened {
             Ok(session) => {
                 tracing::info!(queues = ?topology.queues, "consuming");
+                if !ready_sent {
+                    crate::systemd::ready("consuming");
+                    ready_sent = true;
+                } else {
+                    crate::systemd::status("consuming");
+                }
                 outage_logged = false;
                 backoff.reset();
                 serve(session, &shared, cfg.amqp.report_interval).await;
@@ -80,6 +90,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
             Err(e) => {
                 if !outage_logged {
                     tracing::warn!(error = %e, "broker unavailable; retrying with back-off");
+                    crate::systemd::status("broker unavailable; retrying");
                     outage_logged = true;
                 }
                 tokio::select! {
@@ -252,6 +263,18 @@ async fn heartbeat(
             tracing::warn!(error = %e, "heartbeat not sent");
         } else {
             tracing::debug!(status = status.as_str(), "heartbeat sent");
+        }
+    }
+}
+
+/// Pings systemd's watchdog while the runtime keeps scheduling this task: a
+/// wedged event loop stops the pings and systemd restarts the agent.
+async fn watchdog(every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => crate::systemd::watchdog(),
         }
     }
 }

@@ -750,6 +750,37 @@ class Db:
                 pass
 
 
+# Objects made directly in mysqld (independent of the agent under test).
+
+def make_user(db, name, host="%", password=None, databases=(), escape=True):
+    """Create an account directly (independent of the agent's create_user); ALL on
+    each database, the name GRANT-escaped (`\_`) unless escape=False."""
+    if password:
+        db.execute("CREATE USER %s@%s IDENTIFIED BY %s", (name, host, password))
+    else:
+        db.execute("CREATE USER %s@%s", (name, host))
+    for d in databases:
+        pattern = d.replace("_", "\\_").replace("%", "\\%") if escape else d
+        db.execute("GRANT ALL PRIVILEGES ON %s.* TO %%s@%%s" % quote_ident(pattern),
+                   (name, host))
+
+
+def make_user_grant(db, name, host, database, escape=True):
+    pattern = database.replace("_", "\\_") if escape else database
+    db.execute("GRANT ALL PRIVILEGES ON %s.* TO %%s@%%s" % quote_ident(pattern),
+               (name, host))
+
+
+def make_db(db, name, charset=None, collate=None):
+    sql = "CREATE DATABASE " + quote_ident(name)
+    if charset:
+        sql += " CHARACTER SET " + charset
+    if collate:
+        sql += " COLLATE " + collate
+    db.execute(sql)
+
+
+
 def login(user, password, database=None):
     """A PyMySQL session over TCP as this user (proves the password)."""
     import pymysql
