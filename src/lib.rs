@@ -19,6 +19,7 @@
 //! | [`rpc`] | the oslo.messaging envelope, request context, replies and failures |
 //! | [`command`] | typed commands parsed from wire arguments; nothing below sees JSON |
 //! | [`mysql`] | SQL built from typed values only, over the mysqld socket |
+//! | [`host`] | host and process facts from /proc for hwinfo and diagnostics |
 //! | [`conductor`] | notifications and heartbeats cast to Trove's conductor |
 //! | [`agent`] | the loop tying them together: consume → parse → apply → answer → ack |
 #![deny(missing_docs, missing_debug_implementations)]
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod command;
 pub mod conductor;
 pub mod config;
+pub mod host;
 pub mod logging;
 pub mod mysql;
 pub mod rpc;

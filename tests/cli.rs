@@ -40,7 +40,11 @@ fn check_config_prints_effective_config_without_secrets() {
     let path = write(dir.path(), "ok.toml", VALID);
     let out = guestagent(&["check-config", "--config", &path]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("0b1e4b9a-5a43-4c6e-9f1e-3c9d2d6c1a77"));
     assert!(stdout.contains("127.0.0.1:5672"), "{stdout}");
     assert!(stdout.contains("exchange"), "defaults are shown: {stdout}");
@@ -55,7 +59,11 @@ fn bad_configs_exit_2_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("missing.toml", "[amqp]\nexchange = \"trove\"\n", "guest_id"),
-        ("unknown.toml", "guest_id = \"g\"\n[amqp]\nexchnage = \"trove\"\n", "exchnage"),
+        (
+            "unknown.toml",
+            "guest_id = \"g\"\n[amqp]\nexchnage = \"trove\"\n",
+            "exchnage",
+        ),
         ("syntax.toml", "guest_id = \n", "syntax.toml"),
     ];
     for (name, text, expect) in cases {
@@ -80,6 +88,9 @@ fn world_readable_secrets_are_refused() {
     let out = guestagent(&["check-config", "--config", &path]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&path) && stderr.contains("chmod"), "{stderr}");
+    assert!(
+        stderr.contains(&path) && stderr.contains("chmod"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("s3cret"));
 }

@@ -221,9 +221,7 @@ async fn finish(
             tracing::warn!(id = %meta.id, method = %meta.method, kind, outcome = label, class = f.class(), error = f.message(), duration_ms = ms, request_id = meta.context.request_id().unwrap_or(""), "command")
         }
     }
-    if answered
-        && let Err(e) = meta.acker.ack(BasicAckOptions::default()).await
-    {
+    if answered && let Err(e) = meta.acker.ack(BasicAckOptions::default()).await {
         tracing::warn!(id = %meta.id, error = %e, "ack failed; the broker will redeliver");
     }
     // Not answered means the broker connection is failing: leaving the
@@ -260,6 +258,7 @@ fn failure_of(kind: FailureKind, method: &str, message: String) -> Failure {
         FailureKind::DatabaseNotFound => Failure::database_not_found(message),
         FailureKind::Unprocessable => Failure::unprocessable(message),
         FailureKind::GuestError => Failure::guest_error(message),
+        FailureKind::NotSupported => Failure::not_supported(message),
         FailureKind::NoSuchMethod => Failure::no_such_method(method),
     }
 }

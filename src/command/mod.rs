@@ -10,6 +10,7 @@
 pub mod args;
 pub mod databases;
 pub mod names;
+pub mod root;
 pub mod users;
 
 use serde_json::{Map, Value};
@@ -44,6 +45,28 @@ pub enum Command {
     ListDatabases(Page),
     /// `delete_database`.
     DeleteDatabase(DbName),
+    /// `update_attributes`: rename, re-host and/or re-password one account.
+    UpdateAttributes(Account, crate::mysql::alter::AccountChange),
+    /// `change_passwords`.
+    ChangePasswords(Vec<(Account, names::Password)>),
+    /// `list_access`.
+    ListAccess(Account),
+    /// `grant_access`.
+    GrantAccess(Account, Vec<DbName>),
+    /// `revoke_access`.
+    RevokeAccess(Account, DbName),
+    /// `enable_root` / `enable_root_with_password`; `None` generates one.
+    EnableRoot(Option<names::Password>),
+    /// `disable_root`.
+    DisableRoot,
+    /// `is_root_enabled`.
+    IsRootEnabled,
+    /// `get_root_password`: not supported for MySQL/MariaDB, as in Trove.
+    GetRootPassword,
+    /// `get_hwinfo`.
+    GetHwInfo,
+    /// `get_diagnostics`.
+    GetDiagnostics,
 }
 
 /// Why a request could not become a command. Always permanent: the same
@@ -102,6 +125,8 @@ pub enum FailureKind {
     Unprocessable,
     /// mysqld failed: `GuestError`.
     GuestError,
+    /// `DatastoreOperationNotSupported`.
+    NotSupported,
     /// Unknown method: oslo's `NoSuchMethod`.
     NoSuchMethod,
 }
@@ -123,6 +148,7 @@ pub fn mysql_failure_kind(e: &MysqlError) -> FailureKind {
         MysqlError::DatabaseNotFound(_) => FailureKind::DatabaseNotFound,
         MysqlError::UserExists(_) => FailureKind::BadRequest,
         MysqlError::Charset(_) => FailureKind::BadRequest,
+        MysqlError::NotSupported(_) => FailureKind::NotSupported,
         MysqlError::Partial { .. }
         | MysqlError::Server { .. }
         | MysqlError::Unavailable(_)
@@ -140,6 +166,18 @@ pub const METHODS: &[&str] = &[
     "create_database",
     "list_databases",
     "delete_database",
+    "update_attributes",
+    "change_passwords",
+    "list_access",
+    "grant_access",
+    "revoke_access",
+    "enable_root",
+    "enable_root_with_password",
+    "disable_root",
+    "is_root_enabled",
+    "get_root_password",
+    "get_hwinfo",
+    "get_diagnostics",
 ];
 
 impl Command {
@@ -170,6 +208,37 @@ impl Command {
                 let mut db = args.object("database")?;
                 Command::DeleteDatabase(databases::parse_name(&mut db, "_name", protected)?)
             }
+            "update_attributes" => {
+                let (account, change) = users::parse_update(&mut args, protected)?;
+                Command::UpdateAttributes(account, change)
+            }
+            "change_passwords" => Command::ChangePasswords(users::parse_change_passwords(
+                &mut args, protected, limits,
+            )?),
+            "list_access" => Command::ListAccess(users::parse_account_args(&mut args, protected)?),
+            "grant_access" => {
+                let account = users::parse_account_args(&mut args, protected)?;
+                let list = args.list("databases", limits.max_items)?;
+                let mut dbs = list
+                    .into_iter()
+                    .map(|v| databases::parse_db_ref(v, protected))
+                    .collect::<Result<Vec<_>, _>>()?;
+                dbs.sort();
+                dbs.dedup();
+                Command::GrantAccess(account, dbs)
+            }
+            "revoke_access" => {
+                let account = users::parse_account_args(&mut args, protected)?;
+                let db = databases::parse_db_ref(args.required("database")?, protected)?;
+                Command::RevokeAccess(account, db)
+            }
+            "enable_root" => Command::EnableRoot(None),
+            "enable_root_with_password" => Command::EnableRoot(root::parse_password(&mut args)?),
+            "disable_root" => Command::DisableRoot,
+            "is_root_enabled" => Command::IsRootEnabled,
+            "get_root_password" => Command::GetRootPassword,
+            "get_hwinfo" => Command::GetHwInfo,
+            "get_diagnostics" => Command::GetDiagnostics,
             other => return Err(ParseError::UnknownMethod(other.to_owned())),
         };
         Ok(cmd)
@@ -186,6 +255,17 @@ impl Command {
             Command::CreateDatabases(_) => "create_database",
             Command::ListDatabases(_) => "list_databases",
             Command::DeleteDatabase(_) => "delete_database",
+            Command::UpdateAttributes(..) => "update_attributes",
+            Command::ChangePasswords(_) => "change_passwords",
+            Command::ListAccess(_) => "list_access",
+            Command::GrantAccess(..) => "grant_access",
+            Command::RevokeAccess(..) => "revoke_access",
+            Command::EnableRoot(_) => "enable_root",
+            Command::DisableRoot => "disable_root",
+            Command::IsRootEnabled => "is_root_enabled",
+            Command::GetRootPassword => "get_root_password",
+            Command::GetHwInfo => "get_hwinfo",
+            Command::GetDiagnostics => "get_diagnostics",
         }
     }
 
@@ -198,6 +278,12 @@ impl Command {
                 | Command::DeleteUser(_)
                 | Command::CreateDatabases(_)
                 | Command::DeleteDatabase(_)
+                | Command::UpdateAttributes(..)
+                | Command::ChangePasswords(_)
+                | Command::GrantAccess(..)
+                | Command::RevokeAccess(..)
+                | Command::EnableRoot(_)
+                | Command::DisableRoot
         )
     }
 
@@ -225,6 +311,21 @@ impl Command {
                 ))
             }
             Command::DeleteDatabase(n) => db.delete_database(n).await.map(|()| Value::Null),
+            Command::UpdateAttributes(a, c) => db.update_account(a, c).await.map(|()| Value::Null),
+            Command::ChangePasswords(c) => db.change_passwords(c).await.map(|()| Value::Null),
+            Command::ListAccess(a) => Ok(Value::Array(
+                db.list_access(a).await?.iter().map(databases::db_ref_json).collect(),
+            )),
+            Command::GrantAccess(a, dbs) => db.grant_access(a, dbs).await.map(|()| Value::Null),
+            Command::RevokeAccess(a, d) => db.revoke_access(a, d).await.map(|()| Value::Null),
+            Command::EnableRoot(pw) => root::enable(db, pw.as_ref()).await,
+            Command::DisableRoot => db.disable_root().await.map(|()| Value::Null),
+            Command::IsRootEnabled => db.is_root_enabled().await.map(Value::Bool),
+            Command::GetRootPassword => Err(MysqlError::NotSupported(
+                "get_root_password is not supported for MySQL/MariaDB: root passwords are returned once, by enable_root".into(),
+            )),
+            Command::GetHwInfo => Ok(crate::host::hwinfo()),
+            Command::GetDiagnostics => Ok(crate::host::diagnostics()),
         }
     }
 }

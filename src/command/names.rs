@@ -53,6 +53,8 @@ pub const MAX_DB_NAME: usize = 64;
 pub const MAX_HOST: usize = 255;
 /// Longest password accepted, in bytes.
 pub const MAX_PASSWORD: usize = 512;
+/// Length of generated passwords.
+pub const GENERATED_LEN: usize = 32;
 
 /// Characters that Trove's own API refuses in user names, plus `@` handling
 /// below; refusing them here means no quoting bug could ever matter for them.
@@ -256,6 +258,31 @@ impl Password {
         Ok(Password(s))
     }
 
+    /// A new random password: [`GENERATED_LEN`] characters of `[A-Za-z0-9]`
+    /// from the OS CSPRNG, by rejection sampling so every character is
+    /// equally likely.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut out = zeroize::Zeroizing::new(String::with_capacity(GENERATED_LEN));
+        let mut buf = zeroize::Zeroizing::new([0u8; 64]);
+        while out.len() < GENERATED_LEN {
+            getrandom::fill(&mut buf[..])?;
+            for b in buf.iter() {
+                // 248 = 4 * 62: values above it would favour the first letters.
+                if *b < 248 && out.len() < GENERATED_LEN {
+                    out.push(char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]));
+                }
+            }
+        }
+        Ok(Password(SecretString::from(out.as_str())))
+    }
+
+    /// The secret, for the one place a caller must see it: a reply that hands
+    /// a generated password over once.
+    pub fn expose_for_reply(&self) -> &str {
+        self.0.expose_secret()
+    }
+
     /// The secret, for the one place that turns it into an authentication hash.
     pub(crate) fn expose(&self) -> &str {
         self.0.expose_secret()
@@ -421,6 +448,15 @@ mod tests {
         assert!(Password::parse(SecretString::from("")).is_err());
         assert!(Password::parse(SecretString::from("x".repeat(513))).is_err());
         assert!(Password::parse(SecretString::from("pw' ACCOUNT LOCK -- ")).is_ok());
+    }
+
+    #[test]
+    fn generated_passwords() {
+        let a = Password::generate().unwrap();
+        let b = Password::generate().unwrap();
+        assert_eq!(a.expose().len(), GENERATED_LEN);
+        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a.expose(), b.expose());
     }
 
     #[test]

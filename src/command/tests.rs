@@ -182,3 +182,113 @@ fn parse_errors_never_echo_passwords() {
     .unwrap_err();
     assert!(!e.to_string().contains("topsecret"));
 }
+
+#[test]
+fn update_attributes_refuses_protected_targets() {
+    let base = |attrs: Value| json!({"username": "app", "hostname": "%", "user_attrs": attrs});
+    for bad in [
+        json!({"name": "root"}),
+        json!({"name": "os_admin"}),
+        json!({"name": "mariadb.sys"}),
+        json!({"host": "localhost"}),
+        json!({"host": "127.0.0.1"}),
+        json!({"name": "a'b"}),
+        json!({"password": ""}),
+    ] {
+        assert!(
+            parse("update_attributes", base(bad.clone())).is_err(),
+            "{bad}"
+        );
+    }
+    let Command::UpdateAttributes(a, c) = parse(
+        "update_attributes",
+        base(json!({"name": "app2", "password": "pw' ACCOUNT LOCK -- "})),
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(a.to_string(), "app@%");
+    assert_eq!(c.rename.unwrap().to_string(), "app2@%");
+    assert!(c.password.is_some());
+}
+
+#[test]
+fn change_passwords_checks_every_user_first() {
+    let ok = json!({"name": "a", "host": "%", "password": "pw"});
+    assert!(parse("change_passwords", json!({"users": [ok.clone()]})).is_ok());
+    for bad in [
+        json!({"name": "b", "host": "%", "password": ""}),
+        json!({"name": "root", "host": "%", "password": "pw"}),
+        json!({"name": "b", "host": "localhost", "password": "pw"}),
+        ok.clone(),
+    ] {
+        assert!(
+            parse(
+                "change_passwords",
+                json!({"users": [ok.clone(), bad.clone()]})
+            )
+            .is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn grants_check_every_database() {
+    let args = |dbs: Value| json!({"username": "app", "hostname": "%", "databases": dbs});
+    assert!(parse("grant_access", args(json!(["a", "b"]))).is_ok());
+    for bad in [
+        json!(["a", "mysql"]),
+        json!(["a", "information_schema"]),
+        json!(["a", "sys"]),
+        json!(["a", "x`y"]),
+        json!([]),
+    ] {
+        assert!(parse("grant_access", args(bad.clone())).is_err(), "{bad}");
+    }
+    assert!(
+        parse(
+            "revoke_access",
+            json!({"username": "app", "hostname": "%", "database": "mysql"})
+        )
+        .is_err()
+    );
+    assert!(
+        parse(
+            "revoke_access",
+            json!({"username": "app", "hostname": "%", "database": "a_b"})
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn root_methods() {
+    assert!(matches!(
+        parse("enable_root", json!({})),
+        Ok(Command::EnableRoot(None))
+    ));
+    assert!(matches!(
+        parse("enable_root_with_password", json!({"root_password": null})),
+        Ok(Command::EnableRoot(None))
+    ));
+    assert!(matches!(
+        parse("enable_root_with_password", json!({"root_password": "pw"})),
+        Ok(Command::EnableRoot(Some(_)))
+    ));
+    assert!(parse("enable_root_with_password", json!({"root_password": ""})).is_err());
+    assert!(matches!(
+        parse("get_root_password", json!({})),
+        Ok(Command::GetRootPassword)
+    ));
+}
+
+#[test]
+fn every_listed_method_parses_or_names_its_argument() {
+    for m in METHODS {
+        match parse(m, json!({})) {
+            Ok(_) | Err(ParseError::Missing(_)) => {}
+            Err(e) => panic!("{m}: {e}"),
+        }
+    }
+}

@@ -12,6 +12,7 @@ use super::databases::{db_ref_json, parse_db_ref};
 use super::names::{Account, HostPattern, Password, UserName};
 use super::{Limits, ParseError};
 use crate::mysql::Protected;
+use crate::mysql::alter::AccountChange;
 use crate::mysql::users::{NewUser, UserInfo};
 
 /// `create_user(users)`: every user is checked (names, host, password,
@@ -57,6 +58,53 @@ pub fn parse_create(
         });
     }
     Ok(users)
+}
+
+/// `update_attributes(username, hostname, user_attrs)`: the new name and host
+/// pass the same checks as a new account (a rename onto `root` or a local
+/// host is refused), the password those of any password.
+pub fn parse_update(
+    args: &mut Args,
+    protected: &Protected,
+) -> Result<(Account, AccountChange), ParseError> {
+    let current = parse_account_args(args, protected)?;
+    let mut attrs = args.object("user_attrs")?;
+    let name = attrs.opt_string("name")?;
+    let host = attrs.opt_string("host")?;
+    let password = attrs
+        .opt_string("password")?
+        .map(|p| Password::parse(SecretString::from(p)))
+        .transpose()?;
+    let rename = if name.is_some() || host.is_some() {
+        let name = name.as_deref().unwrap_or(current.name.as_str());
+        let host = host.as_deref().unwrap_or(current.host.as_str());
+        Some(account(name, Some(host), protected)?)
+    } else {
+        None
+    };
+    Ok((current, AccountChange { rename, password }))
+}
+
+/// `change_passwords(users)`: `[{"name", "host", "password"}]`, all checked first.
+pub fn parse_change_passwords(
+    args: &mut Args,
+    protected: &Protected,
+    limits: Limits,
+) -> Result<Vec<(Account, Password)>, ParseError> {
+    let list = args.list("users", limits.max_items)?;
+    let mut out: Vec<(Account, Password)> = Vec::with_capacity(list.len());
+    for item in list {
+        let mut u = into_object("users", item)?;
+        let name = u.string("name")?;
+        let host = u.opt_string("host")?;
+        let acct = account(&name, host.as_deref(), protected)?;
+        let pw = Password::parse(SecretString::from(u.string("password")?))?;
+        if out.iter().any(|(a, _)| *a == acct) {
+            return Err(ParseError::Duplicate(acct.to_string()));
+        }
+        out.push((acct, pw));
+    }
+    Ok(out)
 }
 
 /// A user dict's `_name` and `_host` (null host means `%`).

@@ -37,6 +37,9 @@ pub enum MysqlError {
     /// The server does not know a character set or collation, or they do not fit.
     #[error("{0}")]
     Charset(String),
+    /// The operation is not supported on this host or flavor.
+    #[error("{0}")]
+    NotSupported(String),
     /// A multi-item change stopped half way; says exactly what was applied.
     #[error("{done_text}; {failed} failed: {reason}{rest}", done_text = done_text(.done), rest = rest_text(.not_attempted))]
     Partial {

@@ -10,9 +10,12 @@
 //! it, and which columns of `mysql.db` a database-level `ALL PRIVILEGES`
 //! sets. Later queries use those facts instead of asking again.
 
+pub mod access;
+pub mod alter;
 pub mod databases;
 pub mod error;
 pub mod quote;
+pub mod root;
 pub mod system;
 pub mod users;
 

@@ -237,6 +237,19 @@ pub(crate) fn create_user_sql(flavor: Flavor, account: &Account, password: &Pass
     }
 }
 
+/// Sets an existing account's password from its hash, in the syntax of the
+/// server's flavor. Never used on socket-authenticated local accounts.
+pub(crate) fn alter_password_sql(flavor: Flavor, account: &Account, password: &Password) -> String {
+    let hash = quote::literal(&native_password_hash(password.expose()), MODE);
+    let acct = quote::account(account, MODE);
+    match flavor {
+        Flavor::MariaDb => format!("ALTER USER {acct} IDENTIFIED BY PASSWORD {hash}"),
+        Flavor::MySql => {
+            format!("ALTER USER {acct} IDENTIFIED WITH mysql_native_password AS {hash}")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,7 +268,13 @@ mod tests {
         let a = acct("app", "%");
         let maria = create_user_sql(Flavor::MariaDb, &a, &pw);
         let mysql = create_user_sql(Flavor::MySql, &a, &pw);
-        for sql in [&maria, &mysql] {
+        let alter_m = alter_password_sql(Flavor::MariaDb, &a, &pw);
+        let alter_o = alter_password_sql(Flavor::MySql, &a, &pw);
+        assert!(alter_m.starts_with("ALTER USER 'app'@'%' IDENTIFIED BY PASSWORD '*"));
+        assert!(
+            alter_o.starts_with("ALTER USER 'app'@'%' IDENTIFIED WITH mysql_native_password AS '*")
+        );
+        for sql in [&maria, &mysql, &alter_m, &alter_o] {
             assert!(!sql.contains("ACCOUNT LOCK"), "{sql}");
             assert!(sql.contains(&native_password_hash("pw' ACCOUNT LOCK -- ")));
         }

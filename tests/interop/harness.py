@@ -475,6 +475,7 @@ class Agent:
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         self.starts += 1
+        self.started_at = time.time()
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -47,7 +47,6 @@ HOSTILE_DBS = [
     ("comment", lambda p: p + "x -- "),
     ("injection", lambda p: p + "x`; DROP DATABASE `mysql`; -- "),
     ("nul", lambda p: p + "a\x00b"),
-    ("newline", lambda p: p + "a\nb"),
     ("slash", lambda p: p + "a/b"),
     ("dot", lambda p: p + "a.b"),
     ("65-chars", lambda p: (p + "x" * 80)[:65]),
@@ -114,6 +113,27 @@ def test_create_database_refuses_hostile_names(agent, trove, names, unchanged, b
     with unchanged(f"create_database {name!r}"):
         rid = trove.cast_create_database([harness.db_dict(name)])
         expect_exc(trove, rid, trove.conductor.wait_outcome(rid))
+
+
+# Odd but valid by trove-wire §4's regex (`[\s?#@]*` between word characters; Trove's
+# own MySQLSchema uses the same): stored exactly as asked, or refused -- never mangled.
+ODD_VALID_DBS = [("space", "a b"), ("newline", "a\nb"), ("tab", "a\tb"),
+                 ("double-dash", "a--b"), ("qha", "a?#@b"), ("one-char-suffix", "z")]
+
+
+@pytest.mark.parametrize("suffix", [s for _, s in ODD_VALID_DBS], ids=[i for i, _ in ODD_VALID_DBS])
+def test_create_database_odd_names_exact_or_refused(agent, trove, db, names, suffix):
+    name = names.db(suffix)
+    before = db.snapshot()
+    rid = trove.cast_create_database([harness.db_dict(name)])
+    rec = trove.conductor.wait_outcome(rid)
+    diff = harness.diff_snapshots(before, db.snapshot())
+    if rec.method == "notify_exc_info":
+        expect_exc(trove, rid, rec)
+        assert diff == [], "refused, yet mysqld changed:\n" + "\n".join(diff)
+        return
+    harness.expect_end(trove, rid, rec)
+    assert diff == [f"databases: added {(name,)!r}"], "\n".join(diff)
 
 
 @pytest.mark.parametrize("build", [b for _, b in HOSTILE_DBS], ids=[i for i, _ in HOSTILE_DBS])

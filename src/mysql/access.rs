@@ -1,0 +1,85 @@
+//! Database-level access: which databases a user holds ALL on, granting and
+//! revoking it.
+//!
+//! Grants name schemas through [`quote::grant_schema`], so `_` and `%` in a
+//! database name never widen a grant to other schemas. Revoking looks at the
+//! rows `mysql.db` really holds for the user, so grants written by other tools
+//! without that escaping (Trove's own agent among them) are revoked too.
+
+use mysql_async::prelude::Queryable;
+
+use super::{MODE, Mysql, MysqlError, Result, quote, text};
+use crate::command::names::{Account, DbName};
+
+impl Mysql {
+    /// Databases the account holds ALL on; `UserNotFound` when it does not exist.
+    pub async fn list_access(&self, account: &Account) -> Result<Vec<DbName>> {
+        match self.get_user(account).await? {
+            Some(u) => Ok(u.databases),
+            None => Err(MysqlError::UserNotFound(account.clone())),
+        }
+    }
+
+    /// Grants ALL on every database to the account. The account must exist;
+    /// the names were all validated before this is called.
+    pub async fn grant_access(&self, account: &Account, dbs: &[DbName]) -> Result<()> {
+        let mut conn = self.conn().await?;
+        if !self.user_exists(&mut conn, account).await? {
+            return Err(MysqlError::UserNotFound(account.clone()));
+        }
+        let mut done = Vec::new();
+        for (i, db) in dbs.iter().enumerate() {
+            let sql = format!(
+                "GRANT ALL PRIVILEGES ON {}.* TO {}",
+                quote::grant_schema(db),
+                quote::account(account, MODE)
+            );
+            if let Err(e) = conn.query_drop(sql).await {
+                let err = MysqlError::from_driver(format!("GRANT ALL ON {db} TO {account}"), e);
+                if dbs.len() == 1 {
+                    return Err(err);
+                }
+                return Err(MysqlError::Partial {
+                    done,
+                    failed: db.to_string(),
+                    reason: Box::new(err),
+                    not_attempted: dbs[i + 1..].iter().map(|d| d.to_string()).collect(),
+                });
+            }
+            done.push(db.to_string());
+        }
+        Ok(())
+    }
+
+    /// Revokes every privilege the account holds on the database. Revoking
+    /// what is not granted is not an error: the end state is the one asked for.
+    pub async fn revoke_access(&self, account: &Account, db: &DbName) -> Result<()> {
+        let mut conn = self.conn().await?;
+        if !self.user_exists(&mut conn, account).await? {
+            return Err(MysqlError::UserNotFound(account.clone()));
+        }
+        let stored: Vec<Vec<u8>> = conn
+            .exec(
+                "SELECT Db FROM mysql.db WHERE User = ? AND Host = ?",
+                (account.name.as_str(), account.host.as_str()),
+            )
+            .await
+            .map_err(|e| MysqlError::from_driver(format!("read grants of {account}"), e))?;
+        for raw in stored.into_iter().map(text) {
+            if quote::unescape_schema_pattern(&raw).as_deref() != Some(db.as_str()) {
+                continue;
+            }
+            // `raw` is exactly what mysqld stores, so quoting it as an
+            // identifier names that one grant row and nothing else.
+            let sql = format!(
+                "REVOKE ALL PRIVILEGES ON {}.* FROM {}",
+                quote::ident(&raw),
+                quote::account(account, MODE)
+            );
+            conn.query_drop(sql).await.map_err(|e| {
+                MysqlError::from_driver(format!("REVOKE ALL ON {db} FROM {account}"), e)
+            })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! Changing accounts: rename, re-host and re-password as one unit, and
+//! password changes for several users.
+
+use mysql_async::prelude::Queryable;
+
+use super::users::alter_password_sql;
+use super::{MODE, Mysql, MysqlError, Result, quote};
+use crate::command::names::{Account, Password};
+
+/// What `update_attributes` changes; at least one field is set.
+#[derive(Debug, Clone)]
+pub struct AccountChange {
+    /// The new account name and host, when either changes.
+    pub rename: Option<Account>,
+    /// The new password.
+    pub password: Option<Password>,
+}
+
+impl Mysql {
+    /// Applies a rename and/or password change as one unit: the target name
+    /// must be free, and if the password change fails after a rename, the
+    /// rename is undone, so either everything changes or nothing does.
+    pub async fn update_account(&self, account: &Account, change: &AccountChange) -> Result<()> {
+        let mut conn = self.conn().await?;
+        if !self.user_exists(&mut conn, account).await? {
+            return Err(MysqlError::UserNotFound(account.clone()));
+        }
+        let target = change.rename.as_ref().filter(|t| *t != account);
+        if let Some(t) = target
+            && self.user_exists(&mut conn, t).await?
+        {
+            return Err(MysqlError::UserExists(t.clone()));
+        }
+        if let Some(t) = target {
+            let sql = format!(
+                "RENAME USER {} TO {}",
+                quote::account(account, MODE),
+                quote::account(t, MODE)
+            );
+            conn.query_drop(sql)
+                .await
+                .map_err(|e| MysqlError::from_driver(format!("RENAME USER {account} TO {t}"), e))?;
+        }
+        let current = target.unwrap_or(account);
+        if let Some(pw) = &change.password
+            && let Err(e) = conn
+                .query_drop(alter_password_sql(self.server.flavor, current, pw))
+                .await
+        {
+            let err = MysqlError::from_driver_secret(format!("set the password of {current}"), e);
+            if let Some(t) = target {
+                let undo = format!(
+                    "RENAME USER {} TO {}",
+                    quote::account(t, MODE),
+                    quote::account(account, MODE)
+                );
+                if let Err(u) = conn.query_drop(undo).await {
+                    tracing::error!(from = %t, to = %account, error = %u, "could not undo a rename");
+                }
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Sets several passwords: all accounts must exist before any changes;
+    /// a failure half way says exactly which were changed.
+    pub async fn change_passwords(&self, changes: &[(Account, Password)]) -> Result<()> {
+        let mut conn = self.conn().await?;
+        for (a, _) in changes {
+            if !self.user_exists(&mut conn, a).await? {
+                return Err(MysqlError::UserNotFound(a.clone()));
+            }
+        }
+        let mut done = Vec::new();
+        for (i, (a, pw)) in changes.iter().enumerate() {
+            if let Err(e) = conn
+                .query_drop(alter_password_sql(self.server.flavor, a, pw))
+                .await
+            {
+                let err = MysqlError::from_driver_secret(format!("set the password of {a}"), e);
+                if changes.len() == 1 {
+                    return Err(err);
+                }
+                return Err(MysqlError::Partial {
+                    done,
+                    failed: a.to_string(),
+                    reason: Box::new(err),
+                    not_attempted: changes[i + 1..]
+                        .iter()
+                        .map(|(a, _)| a.to_string())
+                        .collect(),
+                });
+            }
+            done.push(a.to_string());
+        }
+        Ok(())
+    }
+}
