@@ -18,6 +18,7 @@
 //! | [`amqp`] | broker connection, Trove's topology, consuming and publishing |
 //! | [`rpc`] | the oslo.messaging envelope, request context, replies and failures |
 //! | [`command`] | typed commands parsed from wire arguments; nothing below sees JSON |
+//! | [`journal`] | the durable action journal: admit before ack, outcome after, dedup, recovery |
 //! | [`mysql`] | SQL built from typed values only, over the mysqld socket |
 //! | [`host`] | host and process facts from /proc for hwinfo and diagnostics |
 //! | [`conductor`] | notifications and heartbeats cast to Trove's conductor |
@@ -31,6 +32,7 @@ pub mod command;
 pub mod conductor;
 pub mod config;
 pub mod host;
+pub mod journal;
 pub mod logging;
 pub mod mysql;
 pub mod rpc;

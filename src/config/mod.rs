@@ -1,63 +1,258 @@
-//! Temporary stand-in for the configuration module (replaced by the real one).
-#![allow(missing_docs)]
-use secrecy::SecretString;
+//! Configuration: files → layers → one validated [`Config`].
+//!
+//! Two sources, both ending in the same checks:
+//! - [`Config::load`]: one guestagent TOML file (example: `config/guestagent.toml`);
+//! - [`Config::load_trove`]: Trove's own `guest_info.conf` and
+//!   `trove-guestagent.conf`, optionally overlaid by a guestagent TOML, so that an
+//!   existing Trove guest image can switch agents without new config.
+//!
+//! Files are read into `Layers` (each value remembers the file and key it came
+//! from, so every error names both); later layers override earlier ones; then
+//! `Layers::build` checks every value and fills in the `DEFAULT_*` values.
+//!
+//! Secrets (the AMQP password, the RPC encryption key, the MySQL password) are
+//! [`SecretString`]s from the moment they are read: [`Config`]'s `Debug`, every
+//! [`ConfigError`] and [`Config::render_redacted`] show them as `<redacted>`. A file
+//! holding a secret must not be world-readable ([`ConfigError::InsecurePermissions`]).
+
+mod error;
+mod files;
+mod ini;
+mod layers;
+mod raw;
+mod render;
+#[cfg(test)]
+mod tests;
+mod trove;
+mod url;
+
+pub use error::ConfigError;
+
+use layers::{Layers, Sourced};
+
+use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-#[derive(Debug)]
+/// Where the daemon looks for its TOML file when none is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/guestagent/guestagent.toml";
+/// Where Trove injects `guest_info.conf` and `trove-guestagent.conf`
+/// (Trove's `injected_config_location`).
+pub const DEFAULT_TROVE_CONFIG_DIR: &str = "/etc/trove/conf.d";
+/// `amqp.url`.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// `amqp.exchange` (Trove's `control_exchange`) for a TOML config.
+pub const DEFAULT_EXCHANGE: &str = "trove";
+/// `control_exchange` when Trove's files do not set it: oslo.messaging's default,
+/// which is what Trove's own guest agent then uses.
+pub const DEFAULT_TROVE_CONTROL_EXCHANGE: &str = "openstack";
+/// `amqp.conductor_topic` (Trove's `conductor_queue`).
+pub const DEFAULT_CONDUCTOR_TOPIC: &str = "trove-conductor";
+/// `amqp.report_interval`, the heartbeat period (Trove's `report_interval`).
+pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(30);
+/// `amqp.prefetch`: unacknowledged deliveries the broker may send ahead.
+pub const DEFAULT_PREFETCH: u16 = 16;
+/// `mysql.socket`.
+pub const DEFAULT_MYSQL_SOCKET: &str = "/run/mysqld/mysqld.sock";
+/// `mysql.user`: the admin account the agent uses.
+pub const DEFAULT_MYSQL_USER: &str = "root";
+/// `state.dir`: the action journal lives here.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/guestagent";
+/// `log.level`.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// `limits.max_message_bytes`: larger AMQP messages are refused unread.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// `limits.max_items`: most users or databases in one command.
+pub const DEFAULT_MAX_ITEMS: usize = 100;
+/// The accepted `log.level` values.
+pub const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+/// How every secret is shown.
+pub const REDACTED: &str = "<redacted>";
+
+/// The validated configuration. `Debug` shows no secret.
+#[derive(Debug, Clone)]
 pub struct Config {
+    /// The Trove instance id; the agent's queues are named after it.
     pub guest_id: String,
+    /// Broker connection and Trove's RPC settings.
     pub amqp: AmqpConfig,
+    /// The local mysqld.
     pub mysql: MysqlConfig,
+    /// Durable state.
     pub state: StateConfig,
+    /// Logging.
     pub log: LogConfig,
+    /// Size and count limits on commands.
     pub limits: LimitsConfig,
 }
-#[derive(Debug)]
+
+/// `[amqp]`.
+#[derive(Clone)]
 pub struct AmqpConfig {
+    /// `amqp://` or `amqps://` URL, checked; may hold the broker password.
     pub url: SecretString,
+    /// The topic exchange (Trove's `control_exchange`).
     pub exchange: String,
+    /// The conductor's topic (Trove's `conductor_queue`).
     pub conductor_topic: String,
+    /// Trove's `instance_rpc_encr_key`; `None` when unset or empty.
     pub rpc_encryption_key: Option<SecretString>,
+    /// Accept unencrypted messages although a key is set (migrations only).
     pub allow_plaintext: bool,
+    /// Heartbeat period.
     pub report_interval: Duration,
+    /// AMQP prefetch count, at least 1.
     pub prefetch: u16,
 }
-#[derive(Debug)]
+
+/// `[mysql]`.
+#[derive(Debug, Clone)]
 pub struct MysqlConfig {
+    /// mysqld's unix socket.
     pub socket: PathBuf,
+    /// The admin account.
     pub user: String,
+    /// Read from `password_file`; `None` (socket auth) when that is empty.
     pub password: Option<SecretString>,
+    /// Extra protected account names, added to the built-in list elsewhere.
     pub ignore_users: Vec<String>,
+    /// Extra protected database names, added to the built-in list elsewhere.
     pub ignore_dbs: Vec<String>,
 }
-#[derive(Debug)]
+
+/// `[state]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateConfig {
+    /// Directory of the action journal.
     pub dir: PathBuf,
 }
-#[derive(Debug)]
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
+    /// One of [`LOG_LEVELS`], lowercase.
     pub level: String,
 }
-#[derive(Debug)]
+
+/// `[limits]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitsConfig {
+    /// Largest AMQP message body accepted.
     pub max_message_bytes: usize,
+    /// Most users or databases in one command.
     pub max_items: usize,
 }
-#[derive(Debug, thiserror::Error)]
-#[error("config error")]
-pub struct ConfigError;
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        AmqpConfig {
+            url: SecretString::from(DEFAULT_AMQP_URL),
+            exchange: DEFAULT_EXCHANGE.to_owned(),
+            conductor_topic: DEFAULT_CONDUCTOR_TOPIC.to_owned(),
+            rpc_encryption_key: None,
+            allow_plaintext: false,
+            report_interval: DEFAULT_REPORT_INTERVAL,
+            prefetch: DEFAULT_PREFETCH,
+        }
+    }
+}
+
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpConfig")
+            .field("url", &url::redact(self.url.expose_secret()))
+            .field("exchange", &self.exchange)
+            .field("conductor_topic", &self.conductor_topic)
+            .field(
+                "rpc_encryption_key",
+                &self.rpc_encryption_key.as_ref().map(|_| REDACTED),
+            )
+            .field("allow_plaintext", &self.allow_plaintext)
+            .field("report_interval", &self.report_interval)
+            .field("prefetch", &self.prefetch)
+            .finish()
+    }
+}
+
+impl Default for MysqlConfig {
+    fn default() -> Self {
+        MysqlConfig {
+            socket: PathBuf::from(DEFAULT_MYSQL_SOCKET),
+            user: DEFAULT_MYSQL_USER.to_owned(),
+            password: None,
+            ignore_users: Vec::new(),
+            ignore_dbs: Vec::new(),
+        }
+    }
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: PathBuf::from(DEFAULT_STATE_DIR),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: DEFAULT_LOG_LEVEL.to_owned(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_items: DEFAULT_MAX_ITEMS,
+        }
+    }
+}
+
 impl Config {
-    pub fn load(_path: &Path) -> Result<Config, ConfigError> {
-        Err(ConfigError)
+    /// Loads and validates one TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let mut layers = Layers::default();
+        raw::read_toml(path, &mut layers)?;
+        layers.build(path, "guest_id")
     }
-    pub fn load_trove(_p: &[PathBuf], _o: Option<&Path>) -> Result<Config, ConfigError> {
-        Err(ConfigError)
+
+    /// Builds a config from Trove's own files (a directory holding
+    /// guest_info.conf and trove-guestagent.conf, or the file paths), optionally
+    /// overlaid by a guestagent TOML.
+    ///
+    /// A directory is read like oslo.config's `--config-dir`: every `*.conf` in
+    /// name order. Later files override earlier ones; the overlay overrides them
+    /// all. An empty `trove_paths` means [`DEFAULT_TROVE_CONFIG_DIR`].
+    pub fn load_trove(
+        trove_paths: &[PathBuf],
+        overlay: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
+        let default_dir = [PathBuf::from(DEFAULT_TROVE_CONFIG_DIR)];
+        let trove_paths = match trove_paths {
+            [] => &default_dir[..],
+            paths => paths,
+        };
+        // Named when no file sets the guest id.
+        let origin = trove_paths.first().map_or(Path::new(""), PathBuf::as_path);
+        let mut layers = Layers::default();
+        trove::read(trove_paths, origin, &mut layers)?;
+        if let Some(overlay) = overlay {
+            raw::read_toml(overlay, &mut layers)?;
+        }
+        layers.build(origin, "[DEFAULT] guest_id")
     }
+
+    /// The effective configuration as TOML, every secret shown as `"<redacted>"`
+    /// (URL password redacted too, the rest of the URL kept).
     pub fn render_redacted(&self) -> String {
-        String::new()
+        render::render(self)
     }
+
+    /// The AMQP URL with its password redacted, for logs.
     pub fn amqp_url_redacted(&self) -> String {
-        String::new()
+        url::redact(self.amqp.url.expose_secret())
     }
 }

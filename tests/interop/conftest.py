@@ -45,7 +45,8 @@ def prefix():
 @pytest.fixture(scope="session")
 def rpc_key():
     """Instance RPC encryption key (trove-wire §6); None = plaintext.  A suite that
-    runs encrypted overrides this fixture (and ``agent_config_extra``)."""
+    runs encrypted overrides this fixture, and ``agent_config_extra`` to give the
+    agent the same key."""
     return None
 
 
@@ -118,15 +119,32 @@ def api(trove):
 
 # --------------------------------------------------------------------------- the agent
 
-@pytest.fixture(scope="session")
-def agent(trove, agent_config, guest_id):
+def agent_binary():
     binary = os.environ.get("GUESTAGENT_BIN", str(REPO / "target" / "debug" / "guestagent"))
     if not os.path.isabs(binary):
         binary = str(REPO / binary)
     if not os.access(binary, os.X_OK):
         pytest.fail(f"agent binary {binary} not found or not executable "
                     f"(build it first: cargo build; or set GUESTAGENT_BIN)", pytrace=False)
+    return binary
+
+
+def _prune_logs(keep=30):
+    logs = sorted(LOG_DIR.glob("guestagent-*.log"), key=lambda p: p.stat().st_mtime)
+    for p in logs[:-keep]:
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+@pytest.fixture(scope="session")
+def agent(trove, agent_config, guest_id, db):
+    """The agent under test, started once per session (db first: the system
+    accounts are recorded before the agent can touch them)."""
+    binary = agent_binary()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    _prune_logs()
     log_path = LOG_DIR / f"guestagent-{guest_id}.log"
     a = harness.Agent(binary, str(agent_config), str(log_path))
     a.start()
@@ -165,6 +183,10 @@ def _agent_watch(request):
     trove = request.getfixturevalue("trove")
     casts_before = len(trove.cast_request_ids)
     yield
+    repairs = request.getfixturevalue("db").heal()
+    if repairs:
+        pytest.fail("SYSTEM ACCOUNTS WERE CHANGED during this test (now restored):\n"
+                    + "\n".join(repairs), pytrace=False)
     if not a.alive():
         pytest.fail(f"the agent died during this test (exit code {a.proc.returncode})",
                     pytrace=False)
@@ -203,6 +225,9 @@ def db(prefix):
     d = harness.Db(prefix)
     yield d
     d.drop_prefixed(prefix)
+    repairs = d.heal()
+    if repairs:
+        print("\ninterop: system accounts restored at teardown:\n" + "\n".join(repairs))
     d.close()
 
 
@@ -246,6 +271,10 @@ def unchanged(db):
         yield
         after = db.snapshot()
         diff = harness.diff_snapshots(before, after)
+        if diff:
+            repairs = db.heal()
+            if repairs:
+                diff.append("(system accounts restored: " + "; ".join(repairs) + ")")
         assert not diff, f"mysqld changed{(' by ' + what) if what else ''}:\n" + "\n".join(diff[:40])
 
     return check

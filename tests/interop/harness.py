@@ -645,11 +645,64 @@ class Db:
                                     charset="utf8mb4", connect_timeout=5,
                                     read_timeout=30, write_timeout=30)
 
+        # A second root session kept open for repairs: a session keeps its
+        # privileges even if its account is dropped under it, so a buggy agent
+        # that drops root@localhost cannot lock the suite (and the machine) out.
+        self.rescue = pymysql.connect(unix_socket=MYSQL_SOCKET, user="root", autocommit=True,
+                                      charset="utf8mb4", connect_timeout=5,
+                                      read_timeout=30, write_timeout=30)
+        self.protected = self._protected_rows()
+
     def close(self):
-        try:
-            self.conn.close()
-        except Exception:
-            pass
+        for c in (self.conn, self.rescue):
+            try:
+                c.close()
+            except Exception:
+                pass
+
+    # -- protection of the system accounts
+    _PROTECTED_WHERE = ("(Host IN ('localhost', '127.0.0.1', '::1') OR User IN ({}) "
+                        "OR User LIKE 'mysql.%%')").format(
+                            ", ".join("'%s'" % u for u in SYSTEM_USERS))
+
+    def _rescue_query(self, sql, args=None):
+        with self.rescue.cursor() as cur:
+            cur.execute(sql, args)
+            return [tuple(r) for r in cur.fetchall()], [d[0] for d in (cur.description or [])]
+
+    def _protected_rows(self):
+        out = {}
+        if not self._has_global_priv():
+            return out
+        for table in ("global_priv", "proxies_priv", "db", "tables_priv", "roles_mapping"):
+            rows, cols = self._rescue_query(
+                f"SELECT * FROM mysql.{table} WHERE {self._PROTECTED_WHERE}")
+            out[table] = (cols, set(rows))
+        return out
+
+    def heal(self):
+        """Put the system accounts back as they were at session start (rows of
+        mysql.global_priv, proxies_priv, db, tables_priv, roles_mapping for
+        @localhost/127.0.0.1/::1, root, os_admin, mariadb.sys, mysql.*), and drop such
+        accounts that appeared since.  Returns what was repaired ([] if nothing)."""
+        if not self.protected:
+            return []
+        repairs = []
+        now = self._protected_rows()
+        for table, (cols, saved) in self.protected.items():
+            current = now[table][1]
+            for row in current - saved:
+                where = " AND ".join(f"`{c}` <=> %s" for c in cols)
+                self._rescue_query(f"DELETE FROM mysql.{table} WHERE {where}", row)
+                repairs.append(f"mysql.{table}: removed {row[:3]!r}")
+            for row in saved - current:
+                marks = ", ".join(["%s"] * len(cols))
+                collist = ", ".join(f"`{c}`" for c in cols)
+                self._rescue_query(f"REPLACE INTO mysql.{table} ({collist}) VALUES ({marks})", row)
+                repairs.append(f"mysql.{table}: restored {row[:3]!r}")
+        if repairs:
+            self._rescue_query("FLUSH PRIVILEGES")
+        return repairs
 
     def query(self, sql, args=None):
         self.conn.ping(reconnect=True)

@@ -1,0 +1,292 @@
+//! The TOML file as written: serde structs, every field optional, unknown keys
+//! refused. Nothing outside `config` sees these; [`read_toml`] turns one file into
+//! a layer of [`Layers`].
+
+use super::files::{self, Text};
+use super::{ConfigError, Layers, Sourced, url};
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    guest_id: Option<String>,
+    amqp: Option<RawAmqp>,
+    mysql: Option<RawMysql>,
+    state: Option<RawState>,
+    log: Option<RawLog>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAmqp {
+    url: Option<String>,
+    exchange: Option<String>,
+    conductor_topic: Option<String>,
+    rpc_encryption_key: Option<String>,
+    allow_plaintext: Option<bool>,
+    report_interval: Option<i64>,
+    prefetch: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMysql {
+    socket: Option<String>,
+    user: Option<String>,
+    password_file: Option<String>,
+    ignore_users: Option<Vec<String>>,
+    ignore_dbs: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    dir: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_message_bytes: Option<i64>,
+    max_items: Option<i64>,
+}
+
+/// Reads one guestagent TOML file and lays its keys over `layers`.
+pub(super) fn read_toml(path: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
+    let Text { text, mode } = files::read_text(path)?;
+    let raw = parse(path, &text)?;
+    let amqp = raw.amqp.as_ref();
+    let url_secret = amqp
+        .and_then(|a| a.url.as_deref())
+        .is_some_and(url::has_password);
+    let key_secret = amqp
+        .and_then(|a| a.rpc_encryption_key.as_deref())
+        .is_some_and(|k| !k.is_empty());
+    if url_secret || key_secret {
+        files::check_private(path, mode)?;
+    }
+    apply(raw, path, layers);
+    Ok(())
+}
+
+fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: syntax_message(text, &e),
+    })?;
+    // Deserializing from the table (not the text) makes toml report the dotted key
+    // of a bad value; string values are moved, not copied, into the result.
+    table.try_into().map_err(|e| typed_error(path, &e))
+}
+
+/// "line L, column C: what", without the offending text (it may hold a secret).
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let message = scrub(e.message());
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// Maps a type or unknown-key error to an error naming the dotted key.
+fn typed_error(path: &Path, e: &toml::de::Error) -> ConfigError {
+    // toml appends "in `a.b`" to its Display for errors found in a value; the
+    // message itself only names the innermost key.
+    let shown = e.to_string();
+    let table = shown
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("in `").and_then(|l| l.strip_suffix('`')));
+    let message = e.message();
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split_once('`'))
+        .map(|(name, _)| name);
+    let join = |name: &str| match table {
+        Some(table) => format!("{table}.{name}"),
+        None => name.to_owned(),
+    };
+    match unknown {
+        Some(name) => ConfigError::UnknownKey {
+            path: path.to_owned(),
+            key: join(name),
+        },
+        None => ConfigError::Invalid {
+            path: path.to_owned(),
+            key: table.unwrap_or("?").to_owned(),
+            reason: scrub(message),
+        },
+    }
+}
+
+/// Hides the string value serde quotes when it could not use it (`string "…"`),
+/// and puts this module's type names in the user's words.
+pub(super) fn scrub(message: &str) -> String {
+    const STR: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(STR) {
+        out.push_str(&rest[..at]);
+        out.push_str("string (value hidden)");
+        let mut escaped = false;
+        let quoted = &rest[at + STR.len()..];
+        let end = quoted.char_indices().find_map(|(i, c)| match c {
+            '\\' if !escaped => {
+                escaped = true;
+                None
+            }
+            '"' if !escaped => Some(i + 1),
+            _ => {
+                escaped = false;
+                None
+            }
+        });
+        rest = &quoted[end.unwrap_or(quoted.len())..];
+    }
+    out.push_str(rest);
+    for raw in ["RawAmqp", "RawMysql", "RawState", "RawLog", "RawLimits"] {
+        out = out.replace(&format!("struct {raw}"), "a table");
+    }
+    out.replace("expected i64", "expected an integer")
+}
+
+fn apply(raw: RawConfig, path: &Path, layers: &mut Layers) {
+    let at = |key: &str| (path, key.to_owned());
+    set(&mut layers.guest_id, raw.guest_id, at("guest_id"));
+    let mut amqp = raw.amqp.unwrap_or_default();
+    set_secret(&mut layers.url, amqp.url.take(), at("amqp.url"));
+    set(
+        &mut layers.exchange,
+        amqp.exchange.take(),
+        at("amqp.exchange"),
+    );
+    set(
+        &mut layers.conductor_topic,
+        amqp.conductor_topic.take(),
+        at("amqp.conductor_topic"),
+    );
+    set_secret(
+        &mut layers.rpc_encryption_key,
+        amqp.rpc_encryption_key.take(),
+        at("amqp.rpc_encryption_key"),
+    );
+    set(
+        &mut layers.allow_plaintext,
+        amqp.allow_plaintext.take(),
+        at("amqp.allow_plaintext"),
+    );
+    set(
+        &mut layers.report_interval,
+        amqp.report_interval.take(),
+        at("amqp.report_interval"),
+    );
+    set(
+        &mut layers.prefetch,
+        amqp.prefetch.take(),
+        at("amqp.prefetch"),
+    );
+    let mysql = raw.mysql.unwrap_or_default();
+    set(&mut layers.socket, mysql.socket, at("mysql.socket"));
+    set(&mut layers.user, mysql.user, at("mysql.user"));
+    set(
+        &mut layers.password_file,
+        mysql.password_file,
+        at("mysql.password_file"),
+    );
+    set(
+        &mut layers.ignore_users,
+        mysql.ignore_users,
+        at("mysql.ignore_users"),
+    );
+    set(
+        &mut layers.ignore_dbs,
+        mysql.ignore_dbs,
+        at("mysql.ignore_dbs"),
+    );
+    set(
+        &mut layers.state_dir,
+        raw.state.unwrap_or_default().dir,
+        at("state.dir"),
+    );
+    set(
+        &mut layers.log_level,
+        raw.log.unwrap_or_default().level,
+        at("log.level"),
+    );
+    let limits = raw.limits.unwrap_or_default();
+    set(
+        &mut layers.max_message_bytes,
+        limits.max_message_bytes,
+        at("limits.max_message_bytes"),
+    );
+    set(
+        &mut layers.max_items,
+        limits.max_items,
+        at("limits.max_items"),
+    );
+}
+
+fn set<T>(slot: &mut Option<Sourced<T>>, value: Option<T>, (path, key): (&Path, String)) {
+    if let Some(value) = value {
+        *slot = Some(Sourced::new(value, path, key));
+    }
+}
+
+fn set_secret(
+    slot: &mut Option<Sourced<SecretString>>,
+    value: Option<String>,
+    (path, key): (&Path, String),
+) {
+    if let Some(value) = value {
+        *slot = Some(Sourced::new(secret(value), path, key));
+    }
+}
+
+/// Moves a string into a [`SecretString`], wiping the original buffer.
+fn secret(value: String) -> SecretString {
+    let value = zeroize::Zeroizing::new(value);
+    SecretString::from(value.as_str())
+}
+
+impl Drop for RawAmqp {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.url.zeroize();
+        self.rpc_encryption_key.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn scrub_hides_string_values_only() {
+        assert_eq!(
+            scrub(r#"invalid type: string "pa\"ss", expected i64"#),
+            "invalid type: string (value hidden), expected an integer"
+        );
+        assert_eq!(
+            scrub("invalid basic string, expected `\"`"),
+            "invalid basic string, expected `\"`"
+        );
+        assert_eq!(
+            scrub("invalid type: string \"x\", expected struct RawAmqp"),
+            "invalid type: string (value hidden), expected a table"
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! Trove's own guest-agent config files → a layer of [`Layers`].
+//!
+//! Read (all `[DEFAULT]` unless noted), with the names and defaults of Trove 26 and
+//! oslo.messaging 18:
+//!
+//! | Trove option | becomes | when absent |
+//! | --- | --- | --- |
+//! | `guest_id` (guest_info.conf) | `guest_id` | error |
+//! | `transport_url` | `amqp.url` | old `rabbit_*` options, else guestagent's default |
+//! | `[oslo_messaging_rabbit] ssl` | `amqps://` | plain `amqp://` |
+//! | `control_exchange` | `amqp.exchange` | `openstack` (oslo.messaging's default) |
+//! | `conductor_queue` | `amqp.conductor_topic` | `trove-conductor` |
+//! | `instance_rpc_encr_key` (guest_info.conf) | `amqp.rpc_encryption_key` | no encryption |
+//! | `report_interval` | `amqp.report_interval` | 30 s |
+//! | `[<datastore_manager>] ignore_users`, `ignore_dbs` (then `[DEFAULT]`) | `mysql.ignore_*` | none extra |
+//!
+//! Other options are ignored, as oslo.config ignores options nobody registered.
+
+use super::files::{self, Text};
+use super::ini::{self, Entry};
+use super::{ConfigError, DEFAULT_TROVE_CONTROL_EXCHANGE, Layers, Sourced, url};
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Every option of every file, the last assignment winning.
+#[derive(Default)]
+struct Store {
+    values: HashMap<(String, String), (Zeroizing<String>, PathBuf)>,
+}
+
+impl Store {
+    fn get(&self, section: &str, key: &str) -> Option<(&str, &Path)> {
+        self.values
+            .get(&(section.to_owned(), key.to_owned()))
+            .map(|(value, path)| (value.as_str(), path.as_path()))
+    }
+
+    /// `key` from the first of `sections` that sets it.
+    fn first(&self, sections: &[&str], key: &str) -> Option<(&str, &Path, String)> {
+        sections.iter().find_map(|section| {
+            self.get(section, key)
+                .map(|(v, p)| (v, p, format!("[{section}] {key}")))
+        })
+    }
+}
+
+/// Reads Trove's files (directories expanded like oslo's `--config-dir`) and
+/// lays the options guestagent understands over `layers`. Defaults that Trove's
+/// files imply are attributed to `origin`.
+pub(super) fn read(
+    paths: &[PathBuf],
+    origin: &Path,
+    layers: &mut Layers,
+) -> Result<(), ConfigError> {
+    let mut store = Store::default();
+    for path in expand(paths)? {
+        let Text { text, mode } = files::read_text(&path)?;
+        let entries = ini::parse(&path, &text)?;
+        if entries.iter().any(holds_secret) {
+            files::check_private(&path, mode)?;
+        }
+        for Entry {
+            section,
+            key,
+            value,
+        } in entries
+        {
+            store.values.insert((section, key), (value, path.clone()));
+        }
+    }
+    apply(&store, origin, layers)
+}
+
+/// Files in the order oslo.config reads them: a directory gives its `*.conf`
+/// files (not hidden ones) sorted by name.
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
+    let read_err = |path: &Path, source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(|e| read_err(path, e))? {
+            let file = entry.map_err(|e| read_err(path, e))?.path();
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            let name = name.unwrap_or_default();
+            if name.ends_with(".conf") && !name.starts_with('.') && file.is_file() {
+                found.push(file);
+            }
+        }
+        if found.is_empty() {
+            let none = std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no *.conf file in this directory",
+            );
+            return Err(read_err(path, none));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
+/// Whether an entry is a secret that makes its file need protecting: broker
+/// credentials, the RPC key, and anything named like a password (e.g. the
+/// `[service_credentials] password` devstack writes, old `nova_proxy_admin_pass`).
+fn holds_secret(entry: &Entry) -> bool {
+    let value = entry.value.as_str();
+    let key = entry.key.as_str();
+    if value.is_empty() {
+        return false;
+    }
+    match key {
+        "transport_url" => Transport::parse(value).map_or(value.contains('@'), |t| {
+            t.password.as_deref().is_some_and(|p| !p.is_empty())
+        }),
+        "instance_rpc_encr_key" => true,
+        _ => key.contains("password") || key.ends_with("_pass") || key.contains("secret"),
+    }
+}
+
+fn apply(store: &Store, origin: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
+    let default = |key: &str| store.first(&["DEFAULT"], key);
+    let put = |(value, path, key): (&str, &Path, String)| Sourced::new(value.to_owned(), path, key);
+    if let Some(id) = default("guest_id").filter(|(v, _, _)| !v.is_empty()) {
+        layers.guest_id = Some(put(id));
+    }
+    layers.exchange = Some(default("control_exchange").map_or_else(
+        || {
+            let key = "[DEFAULT] control_exchange (oslo.messaging default)";
+            Sourced::new(DEFAULT_TROVE_CONTROL_EXCHANGE.to_owned(), origin, key)
+        },
+        put,
+    ));
+    if let Some(queue) = default("conductor_queue") {
+        layers.conductor_topic = Some(put(queue));
+    }
+    if let Some((key, path, name)) = default("instance_rpc_encr_key") {
+        layers.rpc_encryption_key = Some(Sourced::new(SecretString::from(key), path, name));
+    }
+    if let Some((value, path, key)) = default("report_interval") {
+        let seconds = value
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::invalid(path, &key, "must be a whole number of seconds"))?;
+        layers.report_interval = Some(Sourced::new(seconds, path, key));
+    }
+    if let Some(url) = amqp_url(store)? {
+        layers.url = Some(url);
+    }
+    let manager = default("datastore_manager").map(|(m, _, _)| m.to_lowercase());
+    let section = manager.as_deref().unwrap_or("mysql");
+    for (key, slot) in [
+        ("ignore_users", &mut layers.ignore_users),
+        ("ignore_dbs", &mut layers.ignore_dbs),
+    ] {
+        if let Some((value, path, key)) = store.first(&[section, "DEFAULT"], key) {
+            *slot = Some(Sourced::new(ini::list(value), path, key));
+        }
+    }
+    Ok(())
+}
+
+/// `transport_url`, or the old `rabbit_*` options, as an `amqp://` URL.
+fn amqp_url(store: &Store) -> Result<Option<Sourced<SecretString>>, ConfigError> {
+    const RABBIT: [&str; 2] = ["oslo_messaging_rabbit", "DEFAULT"];
+    let ssl = match store
+        .first(&RABBIT[..1], "ssl")
+        .or_else(|| store.first(&RABBIT, "rabbit_use_ssl"))
+    {
+        Some((value, path, key)) => ini::boolean(value)
+            .ok_or_else(|| ConfigError::invalid(path, key, "must be true or false"))?,
+        None => false,
+    };
+    let scheme = if ssl { "amqps" } else { "amqp" };
+    if let Some((value, path, key)) = store.first(&["DEFAULT"], "transport_url") {
+        let transport = Transport::parse(value).map_err(|r| ConfigError::invalid(path, &key, r))?;
+        let amqp = transport.to_amqp(scheme);
+        return Ok(Some(Sourced::new(secret(amqp), path, key)));
+    }
+    // Options oslo.messaging dropped in 2019, still found in old guest images.
+    let old = |key| store.first(&RABBIT, key);
+    let keys = [
+        "rabbit_hosts",
+        "rabbit_host",
+        "rabbit_port",
+        "rabbit_userid",
+        "rabbit_password",
+        "rabbit_virtual_host",
+    ];
+    let Some((_, path, key)) = keys.into_iter().find_map(old) else {
+        return Ok(None);
+    };
+    let hosts = old("rabbit_hosts").map(|(v, _, _)| ini::list(v));
+    let host = match hosts.and_then(|h| h.into_iter().next()) {
+        Some(first) => first,
+        None => {
+            let host = old("rabbit_host").map_or("localhost", |(v, _, _)| v);
+            let port = old("rabbit_port").map_or("5672", |(v, _, _)| v);
+            format!("{host}:{port}")
+        }
+    };
+    let transport = Transport {
+        user: Some(
+            old("rabbit_userid")
+                .map_or("guest", |(v, _, _)| v)
+                .to_owned(),
+        ),
+        password: Some(
+            old("rabbit_password")
+                .map_or("guest", |(v, _, _)| v)
+                .to_owned(),
+        ),
+        host: Some(host),
+        vhost: old("rabbit_virtual_host")
+            .map_or("/", |(v, _, _)| v)
+            .to_owned(),
+    };
+    let amqp = transport.to_amqp(scheme);
+    Ok(Some(Sourced::new(secret(amqp), path, key)))
+}
+
+fn secret(value: Zeroizing<String>) -> SecretString {
+    SecretString::from(value.as_str())
+}
+
+/// The first host of an oslo.messaging transport URL, decoded.
+struct Transport {
+    user: Option<String>,
+    password: Option<String>,
+    /// `host[:port]`, as written; `None` when the URL names no host.
+    host: Option<String>,
+    vhost: String,
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.password.zeroize();
+    }
+}
+
+impl Transport {
+    /// Splits `rabbit://user:pass@host:port[,user2:pass2@host2...]/vhost?query`
+    /// as `oslo_messaging.TransportURL.parse` does.
+    fn parse(url: &str) -> Result<Transport, &'static str> {
+        let (scheme, rest) = url.split_once(':').ok_or("must start with rabbit://")?;
+        if !matches!(
+            scheme.to_ascii_lowercase().as_str(),
+            "rabbit" | "kombu+rabbit"
+        ) {
+            return Err("only rabbit:// is supported (oslo.messaging's amqp:// is AMQP 1.0)");
+        }
+        let (netloc, path) = match rest.strip_prefix("//") {
+            Some(rest) => rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len())),
+            None => ("", rest),
+        };
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        let vhost = path
+            .strip_prefix('/')
+            .map(url::decode_lenient)
+            .unwrap_or_default();
+        let mut transport = Transport {
+            user: None,
+            password: None,
+            host: None,
+            vhost,
+        };
+        let Some(first) = netloc.split(',').find(|h| !h.is_empty()) else {
+            return Ok(transport);
+        };
+        let hostport = match first.rsplit_once('@') {
+            Some((creds, hostport)) => {
+                let (user, password) = match creds.split_once(':') {
+                    Some((user, password)) => (user, Some(url::decode_lenient(password))),
+                    None => (creds, None),
+                };
+                transport.user = Some(url::decode_lenient(user));
+                transport.password = password;
+                hostport
+            }
+            None => first,
+        };
+        transport.host = Some(hostport.to_owned());
+        Ok(transport)
+    }
+
+    /// The URL kombu would get from oslo.messaging, in lapin's syntax: port 5672
+    /// unless given, an empty vhost meaning `/`, credentials re-encoded, the query
+    /// (oslo's driver options) dropped. No host means oslo's
+    /// `guest:guest@localhost`.
+    fn to_amqp(&self, scheme: &str) -> Zeroizing<String> {
+        let (user, password, hostport) = match &self.host {
+            Some(host) => (
+                self.user.as_deref(),
+                self.password.as_deref(),
+                host.as_str(),
+            ),
+            None => (Some("guest"), Some("guest"), "localhost"),
+        };
+        let has_port = match hostport.rsplit_once(':') {
+            Some((host, _)) => !host.starts_with('[') || host.ends_with(']'),
+            None => false,
+        };
+        let port = if has_port { "" } else { ":5672" };
+        let vhost = if self.vhost.is_empty() {
+            "/"
+        } else {
+            &self.vhost
+        };
+        // Sized up front (escapes triple a byte) so no partial copy is left behind.
+        let longest = user.map_or(0, str::len) + password.map_or(0, str::len);
+        let size = 3 * (longest + hostport.len() + vhost.len()) + 32;
+        let mut out = Zeroizing::new(String::with_capacity(size));
+        out.push_str(scheme);
+        out.push_str("://");
+        if user.is_some() || password.is_some() {
+            out.push_str(&url::encode(user.unwrap_or_default()));
+            out.push(':');
+            out.push_str(&Zeroizing::new(url::encode(password.unwrap_or_default())));
+            out.push('@');
+        }
+        out.push_str(&format!("{hostport}{port}/{}", url::encode(vhost)));
+        out
+    }
+}
+
+#[cfg(test)]
+#[path = "trove_tests.rs"]
+mod tests;

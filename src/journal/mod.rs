@@ -1,0 +1,254 @@
+//! The durable action journal: every mutating command is an action that is
+//! recorded before its message is acknowledged and finished with its outcome.
+//!
+//! Life of an action: `admit` (status `queued`, fsync'd) → `start`
+//! (`running`) → `finish` (`success`/`failed` with `finished_message`) →
+//! `answered` (the reply or conductor notification went out). The broker
+//! message is acknowledged only after that, so a crash at any point leaves
+//! either the message to be redelivered or a journal that says how far the
+//! command got. A message whose `_unique_id` the journal already knows
+//! (within the dedup window) is never applied twice: a finished action is
+//! answered from the journal, an unfinished one is reconciled against mysqld.
+//!
+//! Secrets never enter the journal: results with generated passwords are
+//! stored without them.
+
+pub mod action;
+mod store;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use action::{Action, Status};
+use store::Store;
+
+/// Finished actions kept for `list_actions` and dedup; beyond this the
+/// oldest are dropped at compaction.
+pub const MAX_FINISHED: usize = 10_000;
+
+/// Journal failures: the disk is the agent's promise, so these are fatal to
+/// the command (it is not acknowledged and will be redelivered).
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Reading or writing the journal failed.
+    #[error("journal I/O on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A record could not be encoded.
+    #[error("journal record not encodable: {0}")]
+    Encode(String),
+    /// No such action.
+    #[error("no action {0}")]
+    Unknown(u64),
+}
+
+impl JournalError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        JournalError::Io { path: path.display().to_string(), source }
+    }
+}
+
+/// What is known about a command when it is admitted.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    /// e.g. `database_user_create`.
+    pub action_type: &'static str,
+    /// `database_user`, `database` or `root`.
+    pub resource_type: &'static str,
+    /// The resource's id, when there is one.
+    pub resource_id: Option<String>,
+    /// The wire method.
+    pub method: String,
+    /// The message's `_unique_id`.
+    pub unique_id: Option<String>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    actions: BTreeMap<u64, Action>,
+    next_id: u64,
+    /// Records appended since the file last held only live actions.
+    appended: usize,
+    max_finished: usize,
+}
+
+/// The journal; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Journal {
+    inner: Mutex<Inner>,
+    window: Duration,
+}
+
+impl Journal {
+    /// Opens the journal in `dir`, replaying what is there.
+    pub fn open(dir: &Path, window: Duration) -> Result<Self, JournalError> {
+        Self::open_with(dir, window, MAX_FINISHED)
+    }
+
+    /// [`Journal::open`] keeping at most `max_finished` finished actions.
+    pub fn open_with(dir: &Path, window: Duration, max_finished: usize) -> Result<Self, JournalError> {
+        let (store, actions) = Store::open(dir)?;
+        let next_id = actions.keys().next_back().map_or(1, |id| id + 1);
+        let inner = Inner { store, actions, next_id, appended: 0, max_finished };
+        Ok(Journal { inner: Mutex::new(inner), window })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-written record
+        // in memory that matters: the file is the truth. Keep going.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The action admitted for this `_unique_id` within the dedup window.
+    pub fn find_unique(&self, unique_id: &str) -> Option<Action> {
+        let now = action::parse_rfc3339(&action::now_rfc3339()).unwrap_or(0);
+        let inner = self.lock();
+        inner
+            .actions
+            .values()
+            .rev()
+            .find(|a| a.unique_id.as_deref() == Some(unique_id))
+            .filter(|a| a.created_epoch().is_some_and(|c| now.saturating_sub(c) <= self.window.as_secs()))
+            .cloned()
+    }
+
+    /// Records a new action as `queued`, durably.
+    pub fn admit(&self, new: NewAction) -> Result<Action, JournalError> {
+        let now = action::now_rfc3339();
+        let mut inner = self.lock();
+        let id = inner.next_id;
+        let a = Action {
+            id,
+            action_type: new.action_type.to_owned(),
+            resource_type: new.resource_type.to_owned(),
+            resource_id: new.resource_id,
+            started_via: "rpc".to_owned(),
+            status: Status::Queued,
+            started_at: None,
+            finished_at: None,
+            finished_success: None,
+            finished_message: None,
+            created_at: now.clone(),
+            updated_at: now,
+            unique_id: new.unique_id,
+            method: new.method,
+            result: None,
+            answered: false,
+        };
+        inner.store.append(&a)?;
+        inner.appended += 1;
+        inner.next_id += 1;
+        inner.actions.insert(id, a.clone());
+        Ok(a)
+    }
+
+    /// Applies a change to an action and records it durably.
+    fn update(&self, id: u64, f: impl FnOnce(&mut Action)) -> Result<Action, JournalError> {
+        let mut inner = self.lock();
+        let mut a = inner.actions.get(&id).cloned().ok_or(JournalError::Unknown(id))?;
+        f(&mut a);
+        a.updated_at = action::now_rfc3339();
+        inner.store.append(&a)?;
+        inner.appended += 1;
+        inner.actions.insert(id, a.clone());
+        maybe_compact(&mut inner);
+        Ok(a)
+    }
+
+    /// Marks an action `running`.
+    pub fn start(&self, id: u64) -> Result<Action, JournalError> {
+        self.update(id, |a| {
+            a.status = Status::Running;
+            a.started_at = Some(action::now_rfc3339());
+        })
+    }
+
+    /// Records the outcome. `result` is what a resent call gets; it must hold
+    /// no secret.
+    pub fn finish(&self, id: u64, outcome: Result<Option<Value>, String>) -> Result<Action, JournalError> {
+        self.update(id, |a| {
+            let now = action::now_rfc3339();
+            if a.started_at.is_none() {
+                a.started_at = Some(now.clone());
+            }
+            a.finished_at = Some(now);
+            match outcome {
+                Ok(result) => {
+                    a.status = Status::Success;
+                    a.finished_success = Some(true);
+                    a.finished_message = Some("done".into());
+                    a.result = result;
+                }
+                Err(message) => {
+                    a.status = Status::Failed;
+                    a.finished_success = Some(false);
+                    a.finished_message = Some(message);
+                }
+            }
+        })
+    }
+
+    /// Records that the outcome was published.
+    pub fn answered(&self, id: u64) -> Result<Action, JournalError> {
+        self.update(id, |a| a.answered = true)
+    }
+
+    /// One action.
+    pub fn get(&self, id: u64) -> Option<Action> {
+        self.lock().actions.get(&id).cloned()
+    }
+
+    /// Newest first: at most `limit` actions older than `marker` (an id), and
+    /// the marker for the next page when more remain.
+    pub fn list(&self, limit: usize, marker: Option<u64>) -> (Vec<Action>, Option<u64>) {
+        let inner = self.lock();
+        let upper = marker.unwrap_or(u64::MAX);
+        let mut it = inner.actions.range(..upper).rev().map(|(_, a)| a.clone());
+        let page: Vec<Action> = it.by_ref().take(limit).collect();
+        let next = if it.next().is_some() { page.last().map(|a| a.id) } else { None };
+        (page, next)
+    }
+
+    /// Actions whose outcome was never published: left by a crash.
+    pub fn unanswered(&self) -> Vec<Action> {
+        self.lock().actions.values().filter(|a| !a.answered).cloned().collect()
+    }
+}
+
+/// Once the file holds about twice as many records as there are live
+/// actions, drops the oldest answered actions beyond the limit and rewrites
+/// the file with one record per action: amortised O(1) per append, and the
+/// file stays within a small multiple of the live set.
+fn maybe_compact(inner: &mut Inner) {
+    if inner.appended < 2 * inner.actions.len().max(inner.max_finished) {
+        return;
+    }
+    let finished: Vec<u64> = inner
+        .actions
+        .values()
+        .filter(|a| a.status.is_finished() && a.answered)
+        .map(|a| a.id)
+        .collect();
+    if finished.len() > inner.max_finished {
+        for id in &finished[..finished.len() - inner.max_finished] {
+            inner.actions.remove(id);
+        }
+    }
+    let Inner { store, actions, .. } = inner;
+    match store.compact(actions.values()) {
+        Ok(()) => inner.appended = inner.actions.len(),
+        Err(e) => tracing::warn!(error = %e, "journal compaction failed; appending to the old file"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! Why a request could not be decoded, and what the caller is told about it.
+//!
+//! Every decode error is permanent: the same bytes will fail the same way, so the
+//! message is answered (when it is a call) and dropped, never retried.
+
+use super::Call;
+use super::failure::Failure;
+
+/// Why a message body could not be turned into a [`super::Request`].
+///
+/// Messages name fields, sizes and reasons, never field values: a value may be a
+/// password or an encrypted blob.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// The body exceeds the configured limit; checked before any parsing.
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Body size in bytes.
+        size: usize,
+        /// Configured limit in bytes.
+        limit: usize,
+    },
+    /// The body, or the inner `oslo.message`, is not JSON.
+    #[error("message is not valid JSON: {0}")]
+    Json(serde_json::Error),
+    /// The body is JSON but not an object with `oslo.version` and `oslo.message`.
+    #[error("message is not an oslo.messaging envelope (`oslo.version` and `oslo.message`)")]
+    NotEnvelope,
+    /// The envelope's `oslo.version` is not `"2.0"`; the text is the JSON as sent.
+    #[error("unsupported oslo.messaging envelope version {0}")]
+    OsloVersion(String),
+    /// The inner message has no `method`.
+    #[error("request has no `method`")]
+    MissingMethod,
+    /// A field is present but has the wrong shape.
+    #[error("field `{field}` must be {expected}")]
+    BadField {
+        /// The wire name of the field.
+        field: &'static str,
+        /// What it should have been.
+        expected: &'static str,
+    },
+    /// An encrypted value could not be decrypted with the configured key.
+    #[error("cannot decrypt {what}: {reason} (is instance_rpc_encr_key the control plane's?)")]
+    Decrypt {
+        /// Which value: `argument `users``, `the context`, ...
+        what: String,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
+    /// A value arrived unencrypted although a key is configured and plaintext is
+    /// not allowed.
+    #[error("{what} is not encrypted but an encryption key is configured")]
+    Plaintext {
+        /// Which value.
+        what: String,
+    },
+    /// The requested API version's major is not 1; the text is the version as sent.
+    #[error("unsupported RPC version {0}")]
+    UnsupportedVersion(String),
+}
+
+impl RpcError {
+    /// What to tell the caller: Trove's `BadRequest`, or oslo's own
+    /// `UnsupportedVersion` for a version this agent does not serve.
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::UnsupportedVersion(version) => Failure::unsupported_version(version),
+            other => Failure::bad_request(other.to_string()),
+        }
+    }
+
+    /// A stable, documented code for logs and the journal, independent of wording.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "rpc.too_large",
+            Self::Json(_) => "rpc.bad_json",
+            Self::NotEnvelope => "rpc.not_envelope",
+            Self::OsloVersion(_) => "rpc.oslo_version",
+            Self::MissingMethod => "rpc.missing_method",
+            Self::BadField { .. } => "rpc.bad_field",
+            Self::Decrypt { .. } => "rpc.decrypt",
+            Self::Plaintext { .. } => "rpc.plaintext",
+            Self::UnsupportedVersion(_) => "rpc.unsupported_version",
+        }
+    }
+
+    /// Always false: the same bytes fail the same way on every delivery.
+    pub fn is_transient(&self) -> bool {
+        false
+    }
+}
+
+/// A request that could not be decoded, with whatever could be read before the
+/// error so the caller can still be answered.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode request: {error}")]
+pub struct DecodeError {
+    /// Where to send the failure reply; `None` for a cast or an unreadable body.
+    pub call: Option<Call>,
+    /// The request's `_unique_id`, when readable.
+    pub unique_id: Option<String>,
+    /// The request's `method`, when readable.
+    pub method: Option<String>,
+    /// What was wrong.
+    pub error: RpcError,
+}
+
+impl DecodeError {
+    /// What to tell the caller. Like [`RpcError::failure`], but an unsupported
+    /// version names the method exactly as oslo's dispatcher does.
+    pub fn failure(&self) -> Failure {
+        match (&self.error, &self.method) {
+            (RpcError::UnsupportedVersion(version), Some(method)) => {
+                Failure::unsupported_version_of(version, method)
+            }
+            (error, _) => error.failure(),
+        }
+    }
+
+    pub(crate) fn bare(error: RpcError) -> Self {
+        Self {
+            call: None,
+            unique_id: None,
+            method: None,
+            error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_version_failure_names_method_like_oslo() {
+        let err = DecodeError {
+            call: None,
+            unique_id: None,
+            method: Some("get_user".into()),
+            error: RpcError::UnsupportedVersion("2.0".into()),
+        };
+        let failure = err.failure();
+        assert_eq!(failure.class(), "UnsupportedVersion");
+        assert_eq!(failure.module(), "oslo_messaging.rpc.dispatcher");
+        // Text from the real dispatcher's reply (testdata/wire_encrypted.json).
+        assert_eq!(
+            failure.message(),
+            "Endpoint does not support RPC version 2.0. Attempted method: get_user"
+        );
+        assert!(!err.error.is_transient());
+        assert_eq!(err.error.code(), "rpc.unsupported_version");
+    }
+
+    #[test]
+    fn other_errors_are_bad_requests() {
+        let failure = RpcError::MissingMethod.failure();
+        assert_eq!(failure.class(), "BadRequest");
+        assert_eq!(failure.module(), "trove.common.exception");
+        assert_eq!(failure.message(), "request has no `method`");
+    }
+}
