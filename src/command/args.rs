@@ -45,6 +45,16 @@ impl Args {
         self.optional(key).map(|v| into_string(key, v)).transpose()
     }
 
+    /// A string argument that must be present but may be null: a keyword
+    /// argument without a default in Trove's method signature.
+    pub fn nullable_string(&mut self, key: &'static str) -> Result<Option<String>, ParseError> {
+        match self.map.remove(key) {
+            None => Err(ParseError::Missing(key)),
+            Some(Value::Null) => Ok(None),
+            Some(v) => into_string(key, v).map(Some),
+        }
+    }
+
     /// An optional boolean argument, `false` when absent.
     pub fn flag(&mut self, key: &'static str) -> Result<bool, ParseError> {
         match self.optional(key) {

@@ -88,6 +88,9 @@ impl UserName {
         if s.contains(USER_FORBIDDEN) {
             return err("contains a quote, ';', ',', '/' or '\\'");
         }
+        if s.contains("--") || s.contains('#') {
+            return err("contains an SQL comment marker ('--' or '#')");
+        }
         if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
             return err("starts or ends with white space");
         }
@@ -103,9 +106,10 @@ impl UserName {
     }
 }
 
-/// A validated host pattern: `%`, an IPv4/IPv6 address, a netmask or CIDR
-/// form, a `%`/`_` wildcard of one, or a DNS name. Loopback forms are the
-/// host's own and refused.
+/// A validated host pattern: `%`, an IPv4 or IPv6 address, an address with
+/// a prefix length or netmask, or any of those with `%`/`_` wildcards
+/// (Trove's rule: the value must parse as a network once the wildcards are
+/// read as digits). Loopback forms are the host's own and refused.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HostPattern(String);
 
@@ -124,12 +128,11 @@ impl HostPattern {
         if s.len() > MAX_HOST {
             return err(&format!("is longer than {MAX_HOST} characters"));
         }
-        let allowed = |c: char| c.is_ascii_alphanumeric() || ".:%_/-".contains(c);
-        if !s.chars().all(allowed) {
-            return err("may only hold letters, digits and . : % _ / -");
-        }
         if is_local_host(s) {
             return err("is local to the database host and reserved for system accounts");
+        }
+        if s != "%" && !is_network(&s.replace(['%', '_'], "1")) {
+            return err("must be '%', an IP address or network, or a '%'/'_' wildcard of one");
         }
         Ok(HostPattern(s.to_owned()))
     }
@@ -143,6 +146,31 @@ impl HostPattern {
     /// The pattern as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// `addr`, `addr/prefix` or `addr/netmask`, as `netaddr.IPNetwork` reads it.
+fn is_network(s: &str) -> bool {
+    use std::net::IpAddr;
+    let (addr, mask) = match s.split_once('/') {
+        Some((a, m)) => (a, Some(m)),
+        None => (s, None),
+    };
+    // netaddr accepts short IPv4 forms ("10.0.1" after a "10.0.%" wildcard
+    // is read as digits): 1-4 dotted parts of 0-255.
+    let ip: Option<IpAddr> = addr.parse().ok().or_else(|| {
+        let parts: Vec<&str> = addr.split('.').collect();
+        let ok = (1..=4).contains(&parts.len()) && parts.iter().all(|p| p.parse::<u8>().is_ok());
+        ok.then(|| IpAddr::from([0, 0, 0, 0]))
+    });
+    let Some(ip) = ip else { return false };
+    match mask {
+        None => true,
+        Some(m) => {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            m.parse::<u8>().is_ok_and(|p| p <= max)
+                || (ip.is_ipv4() && m.parse::<std::net::Ipv4Addr>().is_ok())
+        }
     }
 }
 
@@ -188,6 +216,9 @@ impl DbName {
             return err(
                 "must be letters, digits, '_' or '-', with only spaces, '?', '#' or '@' inside",
             );
+        }
+        if s.contains("--") {
+            return err("contains an SQL comment marker ('--')");
         }
         Ok(DbName(s.to_owned()))
     }
@@ -358,6 +389,8 @@ mod tests {
             "a😀",
             &"x".repeat(33),
             "x'; DROP USER root; --",
+            "a--b",
+            "a#b",
         ] {
             assert!(UserName::parse(bad).is_err(), "{bad:?}");
         }
@@ -372,8 +405,9 @@ mod tests {
             "192.168.1.0/255.255.255.0",
             "10.0.0.0/8",
             "fe80::1",
-            "db.example.com",
             "10.0.0._",
+            "2001:db8::/32",
+            "%.%.%.%",
         ] {
             assert!(HostPattern::parse(ok).is_ok(), "{ok}");
         }
@@ -387,6 +421,9 @@ mod tests {
             "a'b",
             "a b",
             "%'; --",
+            "db.example.com",
+            "10.0.0.1/33",
+            "10.0.0.1/x",
             "a\\b",
         ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
@@ -424,6 +461,7 @@ mod tests {
             "a%b",
             &"d".repeat(65),
             "db😀",
+            "a--b",
         ] {
             assert!(DbName::parse(bad).is_err(), "{bad:?}");
         }

@@ -117,7 +117,7 @@ pub fn parse_account_dict(u: &mut Args, protected: &Protected) -> Result<Account
 /// `username` / `hostname` keyword arguments (null host means `%`).
 pub fn parse_account_args(args: &mut Args, protected: &Protected) -> Result<Account, ParseError> {
     let name = args.string("username")?;
-    let host = args.opt_string("hostname")?;
+    let host = args.nullable_string("hostname")?;
     account(&name, host.as_deref(), protected)
 }
 

@@ -52,7 +52,10 @@ pub enum JournalError {
 
 impl JournalError {
     fn io(path: &Path, source: std::io::Error) -> Self {
-        JournalError::Io { path: path.display().to_string(), source }
+        JournalError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }
 
@@ -95,11 +98,24 @@ impl Journal {
     }
 
     /// [`Journal::open`] keeping at most `max_finished` finished actions.
-    pub fn open_with(dir: &Path, window: Duration, max_finished: usize) -> Result<Self, JournalError> {
+    pub fn open_with(
+        dir: &Path,
+        window: Duration,
+        max_finished: usize,
+    ) -> Result<Self, JournalError> {
         let (store, actions) = Store::open(dir)?;
         let next_id = actions.keys().next_back().map_or(1, |id| id + 1);
-        let inner = Inner { store, actions, next_id, appended: 0, max_finished };
-        Ok(Journal { inner: Mutex::new(inner), window })
+        let inner = Inner {
+            store,
+            actions,
+            next_id,
+            appended: 0,
+            max_finished,
+        };
+        Ok(Journal {
+            inner: Mutex::new(inner),
+            window,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -117,7 +133,10 @@ impl Journal {
             .values()
             .rev()
             .find(|a| a.unique_id.as_deref() == Some(unique_id))
-            .filter(|a| a.created_epoch().is_some_and(|c| now.saturating_sub(c) <= self.window.as_secs()))
+            .filter(|a| {
+                a.created_epoch()
+                    .is_some_and(|c| now.saturating_sub(c) <= self.window.as_secs())
+            })
             .cloned()
     }
 
@@ -154,7 +173,11 @@ impl Journal {
     /// Applies a change to an action and records it durably.
     fn update(&self, id: u64, f: impl FnOnce(&mut Action)) -> Result<Action, JournalError> {
         let mut inner = self.lock();
-        let mut a = inner.actions.get(&id).cloned().ok_or(JournalError::Unknown(id))?;
+        let mut a = inner
+            .actions
+            .get(&id)
+            .cloned()
+            .ok_or(JournalError::Unknown(id))?;
         f(&mut a);
         a.updated_at = action::now_rfc3339();
         inner.store.append(&a)?;
@@ -174,7 +197,11 @@ impl Journal {
 
     /// Records the outcome. `result` is what a resent call gets; it must hold
     /// no secret.
-    pub fn finish(&self, id: u64, outcome: Result<Option<Value>, String>) -> Result<Action, JournalError> {
+    pub fn finish(
+        &self,
+        id: u64,
+        outcome: Result<Option<Value>, String>,
+    ) -> Result<Action, JournalError> {
         self.update(id, |a| {
             let now = action::now_rfc3339();
             if a.started_at.is_none() {
@@ -214,13 +241,22 @@ impl Journal {
         let upper = marker.unwrap_or(u64::MAX);
         let mut it = inner.actions.range(..upper).rev().map(|(_, a)| a.clone());
         let page: Vec<Action> = it.by_ref().take(limit).collect();
-        let next = if it.next().is_some() { page.last().map(|a| a.id) } else { None };
+        let next = if it.next().is_some() {
+            page.last().map(|a| a.id)
+        } else {
+            None
+        };
         (page, next)
     }
 
     /// Actions whose outcome was never published: left by a crash.
     pub fn unanswered(&self) -> Vec<Action> {
-        self.lock().actions.values().filter(|a| !a.answered).cloned().collect()
+        self.lock()
+            .actions
+            .values()
+            .filter(|a| !a.answered)
+            .cloned()
+            .collect()
     }
 }
 
@@ -246,7 +282,9 @@ fn maybe_compact(inner: &mut Inner) {
     let Inner { store, actions, .. } = inner;
     match store.compact(actions.values()) {
         Ok(()) => inner.appended = inner.actions.len(),
-        Err(e) => tracing::warn!(error = %e, "journal compaction failed; appending to the old file"),
+        Err(e) => {
+            tracing::warn!(error = %e, "journal compaction failed; appending to the old file")
+        }
     }
 }
 

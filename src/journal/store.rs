@@ -40,35 +40,56 @@ impl Store {
             .open(&path)
             .map_err(|e| JournalError::io(&path, e))?;
         let (actions, good) = replay(&file).map_err(|e| JournalError::io(&path, e))?;
-        let len = file.metadata().map_err(|e| JournalError::io(&path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| JournalError::io(&path, e))?
+            .len();
         if good < len {
             tracing::warn!(path = %path.display(), kept = good, dropped = len - good, "journal ended in a torn record; truncating it");
             file.set_len(good).map_err(|e| JournalError::io(&path, e))?;
             file.sync_all().map_err(|e| JournalError::io(&path, e))?;
         }
-        file.seek(SeekFrom::End(0)).map_err(|e| JournalError::io(&path, e))?;
-        Ok((Store { path, file, bytes: good }, actions))
+        file.seek(SeekFrom::End(0))
+            .map_err(|e| JournalError::io(&path, e))?;
+        Ok((
+            Store {
+                path,
+                file,
+                bytes: good,
+            },
+            actions,
+        ))
     }
 
     /// Appends one action record and waits until it is on disk.
     pub fn append(&mut self, action: &Action) -> Result<(), JournalError> {
-        let mut line = serde_json::to_vec(action).map_err(|e| JournalError::Encode(e.to_string()))?;
+        let mut line =
+            serde_json::to_vec(action).map_err(|e| JournalError::Encode(e.to_string()))?;
         line.push(b'\n');
-        self.file.write_all(&line).map_err(|e| JournalError::io(&self.path, e))?;
-        self.file.sync_data().map_err(|e| JournalError::io(&self.path, e))?;
+        self.file
+            .write_all(&line)
+            .map_err(|e| JournalError::io(&self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| JournalError::io(&self.path, e))?;
         self.bytes += line.len() as u64;
         Ok(())
     }
 
     /// Rewrites the journal to hold exactly `live`.
-    pub fn compact<'a>(&mut self, live: impl Iterator<Item = &'a Action>) -> Result<(), JournalError> {
+    pub fn compact<'a>(
+        &mut self,
+        live: impl Iterator<Item = &'a Action>,
+    ) -> Result<(), JournalError> {
         let tmp = self.path.with_extension("jsonl.tmp");
         let mut out = File::create(&tmp).map_err(|e| JournalError::io(&tmp, e))?;
         let mut bytes = 0u64;
         for a in live {
-            let mut line = serde_json::to_vec(a).map_err(|e| JournalError::Encode(e.to_string()))?;
+            let mut line =
+                serde_json::to_vec(a).map_err(|e| JournalError::Encode(e.to_string()))?;
             line.push(b'\n');
-            out.write_all(&line).map_err(|e| JournalError::io(&tmp, e))?;
+            out.write_all(&line)
+                .map_err(|e| JournalError::io(&tmp, e))?;
             bytes += line.len() as u64;
         }
         out.sync_all().map_err(|e| JournalError::io(&tmp, e))?;

@@ -31,7 +31,10 @@ fn survives_reopen_with_every_state() {
     }
     let j = Journal::open(dir.path(), DAY).unwrap();
     let a = j.find_unique("u1").unwrap();
-    assert_eq!((a.status, a.finished_success), (Status::Success, Some(true)));
+    assert_eq!(
+        (a.status, a.finished_success),
+        (Status::Success, Some(true))
+    );
     let b = j.find_unique("u2").unwrap();
     assert_eq!(b.status, Status::Running);
     assert_eq!(j.unanswered().len(), 2);
@@ -50,12 +53,19 @@ fn torn_last_record_is_dropped_and_earlier_ones_kept() {
     let path = dir.path().join(store::FILE);
     let full = std::fs::read(&path).unwrap();
     // Power loss in the middle of a third record.
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     f.write_all(b"{\"id\":3,\"action_type\":\"datab").unwrap();
     drop(f);
     let j = Journal::open(dir.path(), DAY).unwrap();
     assert!(j.find_unique("u1").is_some() && j.find_unique("u2").is_some());
-    assert_eq!(std::fs::read(&path).unwrap(), full, "the torn tail is truncated");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        full,
+        "the torn tail is truncated"
+    );
     j.admit(new("u3")).unwrap();
     drop(j);
     let j = Journal::open(dir.path(), DAY).unwrap();
@@ -70,7 +80,10 @@ fn corrupt_middle_stops_replay_there() {
         let j = Journal::open(dir.path(), DAY).unwrap();
         j.admit(new("u1")).unwrap();
     }
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     f.write_all(b"garbage\n").unwrap();
     drop(f);
     let j = Journal::open(dir.path(), DAY).unwrap();
@@ -104,16 +117,26 @@ fn compaction_keeps_unfinished_and_bounds_the_file() {
         let a = j.admit(new(&format!("n{i}"))).unwrap();
         j.finish(a.id, Err("x".into())).unwrap();
         j.answered(a.id).unwrap();
-        sizes.push(std::fs::metadata(dir.path().join(store::FILE)).unwrap().len());
+        sizes.push(
+            std::fs::metadata(dir.path().join(store::FILE))
+                .unwrap()
+                .len(),
+        );
     }
     drop(j);
     let j = Journal::open_with(dir.path(), DAY, max).unwrap();
-    assert!(j.get(keep.id).is_some(), "unfinished actions are never dropped");
+    assert!(
+        j.get(keep.id).is_some(),
+        "unfinished actions are never dropped"
+    );
     let live = j.list(usize::MAX, None).0.len();
     assert!(live <= 1 + 2 * max, "{live} actions kept");
     assert!(j.get(401).is_some(), "the newest are kept");
     let (first, last) = (sizes[100], sizes[399]);
-    assert!(last < first * 2, "the file does not grow with history: {first} -> {last}");
+    assert!(
+        last < first * 2,
+        "the file does not grow with history: {first} -> {last}"
+    );
 }
 
 #[test]

@@ -118,7 +118,7 @@ def test_create_database_refuses_hostile_names(agent, trove, names, unchanged, b
 # Odd but valid by trove-wire §4's regex (`[\s?#@]*` between word characters; Trove's
 # own MySQLSchema uses the same): stored exactly as asked, or refused -- never mangled.
 ODD_VALID_DBS = [("space", "a b"), ("newline", "a\nb"), ("tab", "a\tb"),
-                 ("double-dash", "a--b"), ("qha", "a?#@b"), ("one-char-suffix", "z")]
+                 ("double-dash", "a--b"), ("qha", "a?#@b"), ("short-suffix", "z")]
 
 
 @pytest.mark.parametrize("suffix", [s for _, s in ODD_VALID_DBS], ids=[i for i, _ in ODD_VALID_DBS])
