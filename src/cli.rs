@@ -42,7 +42,28 @@ enum Cmd {
     Run(ConfigArgs),
     /// Validate the configuration and print it with every secret redacted.
     CheckConfig(ConfigArgs),
+    /// Create (or update) the agent's own mysqld account, authenticated by
+    /// the unix socket. Run once as root, e.g. by the package's postinst.
+    Bootstrap(BootstrapArgs),
 }
+
+/// Where bootstrap connects and what it creates.
+#[derive(Debug, clap::Args)]
+struct BootstrapArgs {
+    /// mysqld's unix socket.
+    #[arg(long, value_name = "PATH", default_value = crate::config::DEFAULT_MYSQL_SOCKET)]
+    socket: String,
+    /// The account to create, `<name>@localhost`; the OS user of the same
+    /// name logs in as it without a password. Set `mysql.user` to it.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_ADMIN_ACCOUNT)]
+    account: String,
+}
+
+/// The agent's admin account name made by `bootstrap`, and the OS user the
+/// packaged service runs as.
+pub const DEFAULT_ADMIN_ACCOUNT: &str = "guestagent";
+/// Exit status of `bootstrap` when mysqld cannot be reached (run it later).
+pub const EXIT_MYSQL_UNREACHABLE: u8 = 3;
 
 impl ConfigArgs {
     fn load(&self) -> Result<Config, ConfigError> {
@@ -68,6 +89,7 @@ pub fn run() -> ExitCode {
             }
             Err(e) => config_error(&e),
         },
+        Cmd::Bootstrap(args) => bootstrap(&args),
         Cmd::Run(args) => {
             let cfg = match args.load() {
                 Ok(c) => c,
@@ -75,6 +97,51 @@ pub fn run() -> ExitCode {
             };
             crate::logging::init(&cfg.log.level);
             run_agent(cfg)
+        }
+    }
+}
+
+fn bootstrap(args: &BootstrapArgs) -> ExitCode {
+    let valid = crate::command::names::UserName::parse(&args.account);
+    if valid.is_err() || args.account == "root" {
+        eprintln!(
+            "guestagent: bootstrap: {:?} cannot be the agent's account",
+            args.account
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("guestagent: bootstrap: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(crate::mysql::admin::bootstrap(&args.socket, &args.account)) {
+        Ok(done) => {
+            let verb = match done {
+                crate::mysql::admin::Bootstrapped::Created => "created",
+                crate::mysql::admin::Bootstrapped::Updated => "updated",
+            };
+            println!(
+                "guestagent: bootstrap: {verb} {}@localhost (unix socket authentication); set [mysql] user = \"{}\"",
+                args.account, args.account
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.is_transient() => {
+            eprintln!(
+                "guestagent: bootstrap: mysqld is not reachable on {}: {e}\n  start mysqld, then run: guestagent bootstrap --socket {} --account {}",
+                args.socket, args.socket, args.account
+            );
+            ExitCode::from(EXIT_MYSQL_UNREACHABLE)
+        }
+        Err(e) => {
+            eprintln!("guestagent: bootstrap: {e}");
+            ExitCode::from(EXIT_RUNTIME)
         }
     }
 }

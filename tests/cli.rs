@@ -94,3 +94,18 @@ fn world_readable_secrets_are_refused() {
     );
     assert!(!stderr.contains("s3cret"));
 }
+
+#[test]
+fn bootstrap_says_when_mysqld_is_away_and_refuses_root() {
+    let out = guestagent(&["bootstrap", "--socket", "/nonexistent/mysqld.sock"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("guestagent bootstrap --socket /nonexistent/mysqld.sock"),
+        "{stderr}"
+    );
+    let out = guestagent(&["bootstrap", "--account", "root"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = guestagent(&["bootstrap", "--account", "a'b"]);
+    assert_eq!(out.status.code(), Some(2));
+}

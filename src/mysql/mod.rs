@@ -11,6 +11,7 @@
 //! sets. Later queries use those facts instead of asking again.
 
 pub mod access;
+pub mod admin;
 pub mod alter;
 pub mod databases;
 pub mod error;
