@@ -60,18 +60,20 @@ impl Conductor {
         }
     }
 
-    /// Reports a served cast. Returns `Ok(false)` when the request asked for
-    /// no notification.
-    pub async fn notify(
+    /// Where conductor casts are published: (exchange, routing key).
+    pub fn route(&self) -> (&str, &str) {
+        (&self.exchange, &self.topic)
+    }
+
+    /// The cast reporting a served cast's outcome, or `None` when the request
+    /// asked for no notification (its context has no `trove_notification`).
+    pub fn notification(
         &self,
-        publisher: &Publisher,
         codec: &Codec,
         context: &Context,
         outcome: Result<(), &str>,
-    ) -> Result<bool, AmqpError> {
-        let Some(notification) = context.trove_notification() else {
-            return Ok(false);
-        };
+    ) -> Option<Vec<u8>> {
+        let notification = context.trove_notification()?;
         let (method, args) = match outcome {
             Ok(()) => ("notify_end", notify_end_args(notification)),
             Err(message) => (
@@ -79,11 +81,7 @@ impl Conductor {
                 notify_exc_info_args(notification, &self.guest_id, message),
             ),
         };
-        let body = codec.encode_cast(method, args, context);
-        publisher
-            .publish(&self.exchange, &self.topic, &body)
-            .await?;
-        Ok(true)
+        Some(codec.encode_cast(method, args, context))
     }
 
     /// Casts one heartbeat.

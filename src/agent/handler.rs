@@ -1,26 +1,27 @@
 //! One delivery, from bytes to acknowledgement.
 //!
 //! The order matters: decode and parse (refusals are answered at once), apply
-//! (with retries while mysqld is away), publish the answer (a reply for a
-//! call, a conductor notification for a cast), and only then acknowledge.
-//! A message that can never be served is rejected without requeue, with its
-//! reason logged, so it cannot loop.
+//! (with retries while mysqld is away), then publish the answer (a reply for
+//! a call, a conductor notification for a cast) and acknowledge the delivery
+//! in one broker transaction. A message that can never be served is rejected
+//! without requeue, its reason logged, so it cannot loop. Mutating commands
+//! go to the worker in `mutation`, which journals them.
 
 use std::time::{Duration, Instant};
 
-use lapin::Acker;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicRejectOptions};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroize;
 
 use super::backoff::Backoff;
-use crate::amqp::Publisher;
-use crate::command::{Command, FailureKind, Limits, mysql_failure_kind};
+use crate::amqp::{Answerer, Outgoing};
+use crate::command::{Command, Env, FailureKind, Generated, Limits, mysql_failure_kind};
 use crate::conductor::Conductor;
-use crate::mysql::Mysql;
+use crate::journal::Journal;
+use crate::mysql::users::Mode;
+use crate::mysql::{Mysql, MysqlError};
 use crate::rpc::{Call, Codec, Context, Failure};
 
 /// What every handler shares.
@@ -30,6 +31,8 @@ pub struct Shared {
     pub codec: Codec,
     /// mysqld.
     pub mysql: Mysql,
+    /// The action journal.
+    pub journal: Journal,
     /// Where cast outcomes go.
     pub conductor: Conductor,
     /// Parse limits.
@@ -45,6 +48,14 @@ impl Shared {
     pub fn mysql_socket_exists(&self) -> bool {
         self.mysql_socket.exists()
     }
+
+    /// What commands run against.
+    pub fn env(&self) -> Env<'_> {
+        Env {
+            db: &self.mysql,
+            journal: &self.journal,
+        }
+    }
 }
 
 /// How long a cast may wait for mysqld to come back before it is failed.
@@ -52,59 +63,79 @@ const CAST_RETRY_WINDOW: Duration = Duration::from_secs(300);
 /// The same for a call that gave no `_timeout`.
 const CALL_RETRY_WINDOW: Duration = Duration::from_secs(60);
 
-/// A parsed command waiting for the mutation worker.
+/// A parsed mutating command waiting for the worker.
 #[derive(Debug)]
 pub struct Job {
-    cmd: Command,
-    meta: Meta,
+    /// The command.
+    pub cmd: Command,
+    /// How to answer it.
+    pub meta: Meta,
 }
 
 /// What is needed to answer and acknowledge a request.
 #[derive(Debug)]
-struct Meta {
-    id: String,
-    method: String,
-    call: Option<Call>,
-    context: Context,
-    acker: Acker,
-    started: Instant,
+pub struct Meta {
+    /// The message's `_unique_id` (empty when it had none).
+    pub id: String,
+    /// The wire method.
+    pub method: String,
+    /// Reply details for a call; `None` for a cast.
+    pub call: Option<Call>,
+    /// The request context, sent back with conductor notifications.
+    pub context: Context,
+    /// The delivery to acknowledge.
+    pub tag: u64,
+    /// When the delivery arrived.
+    pub started: Instant,
+    /// The caller asked for the queued action at once (`async: true`).
+    pub is_async: bool,
 }
 
-/// Handles one delivery. Mutating commands are handed to the worker so they
-/// apply one at a time in arrival order; everything else completes here.
+/// Handles one delivery: reads complete here, mutations go to the worker so
+/// they apply one at a time in arrival order.
 pub async fn handle(
     shared: &Shared,
-    publisher: &Publisher,
+    answerer: &Answerer,
     jobs: &mpsc::Sender<Job>,
     delivery: Delivery,
 ) {
     let started = Instant::now();
     let Delivery {
-        mut data, acker, ..
+        mut data,
+        delivery_tag: tag,
+        ..
     } = delivery;
     let decoded = shared.codec.decode_request(&data);
     // The body may hold passwords in the clear; do not leave it in freed memory.
     data.zeroize();
-    let req = match decoded {
+    let mut req = match decoded {
         Ok(r) => r,
         Err(de) => {
             let id = de.unique_id.clone().unwrap_or_default();
             let method = de.method.clone().unwrap_or_default();
             tracing::warn!(id = %id, method = %method, reason = %de.error, "message refused");
-            if let Some(call) = &de.call {
-                reply(shared, publisher, call, Err(&de.error.failure())).await;
+            let result = match &de.call {
+                Some(call) => {
+                    let body = shared.codec.encode_reply(&call.msg_id, Err(&de.failure()));
+                    answerer.commit(&[reply_to(call, &body)], Some(tag)).await
+                }
+                None => answerer.reject(tag).await,
+            };
+            if let Err(e) = result {
+                tracing::warn!(id = %id, error = %e, "refusal not sent; the broker will redeliver");
             }
-            reject(&acker).await;
             return;
         }
     };
+    let is_async = matches!(req.args.remove("async"), Some(Value::Bool(true)));
     let meta = Meta {
-        id: req.unique_id.clone().unwrap_or_default(),
+        id: req.unique_id.take().unwrap_or_default(),
         method: req.method.clone(),
-        call: req.call,
-        context: req.context,
-        acker,
+        call: req.call.take(),
+        context: std::mem::take(&mut req.context),
+        tag,
         started,
+        is_async,
     };
     let cmd = match Command::parse(
         &req.method,
@@ -115,11 +146,19 @@ pub async fn handle(
         Ok(c) => c,
         Err(e) => {
             let failure = failure_of(e.kind(), &meta.method, e.to_string());
-            finish(shared, publisher, meta, "refused", Err(failure)).await;
+            finish(shared, answerer, meta, "refused", Err(failure)).await;
             return;
         }
     };
     if cmd.is_mutating() {
+        if meta.call.is_none() && cmd.needs_generated_password() {
+            let failure = Failure::bad_request(
+                "no password given: a generated password can only be handed back to a call, \
+                 not a cast; send a password or make the request a call",
+            );
+            finish(shared, answerer, meta, "refused", Err(failure)).await;
+            return;
+        }
         if let Err(mpsc::error::SendError(job)) = jobs.send(Job { cmd, meta }).await {
             // The worker is gone: the session is closing. Leave the message
             // unacknowledged so the broker hands it out again.
@@ -127,21 +166,28 @@ pub async fn handle(
         }
         return;
     }
-    execute(shared, publisher, cmd, meta).await;
+    let outcome =
+        match apply_with_retry(shared, &cmd, &meta, Mode::Fresh, &Generated::default()).await {
+            Some(o) => o,
+            None => return,
+        };
+    let (label, outcome) = match outcome {
+        Ok(v) => ("ok", Ok(v)),
+        Err(e) => ("failed", Err(mysql_failure(&e, &meta.method))),
+    };
+    finish(shared, answerer, meta, label, outcome).await;
 }
 
-/// Applies mutating commands one at a time, in the order they arrived.
-pub async fn mutation_worker(
-    shared: std::sync::Arc<Shared>,
-    publisher: Publisher,
-    mut jobs: mpsc::Receiver<Job>,
-) {
-    while let Some(job) = jobs.recv().await {
-        execute(&shared, &publisher, job.cmd, job.meta).await;
-    }
-}
-
-async fn execute(shared: &Shared, publisher: &Publisher, cmd: Command, meta: Meta) {
+/// Applies a command, retrying while mysqld is away, within the caller's
+/// patience. `None` when shutdown came first: the command is then neither
+/// answered nor acknowledged, and the broker redelivers it.
+pub async fn apply_with_retry(
+    shared: &Shared,
+    cmd: &Command,
+    meta: &Meta,
+    mode: Mode,
+    generated: &Generated,
+) -> Option<Result<Value, MysqlError>> {
     let window = match &meta.call {
         Some(c) => c.timeout.map_or(CALL_RETRY_WINDOW, Duration::from_secs_f64),
         None => CAST_RETRY_WINDOW,
@@ -149,8 +195,8 @@ async fn execute(shared: &Shared, publisher: &Publisher, cmd: Command, meta: Met
     let deadline = meta.started + window;
     let mut backoff = Backoff::new();
     let mut waited = false;
-    let outcome = loop {
-        match cmd.apply(&shared.mysql).await {
+    loop {
+        match cmd.apply(shared.env(), mode, generated).await {
             Err(e)
                 if e.is_transient()
                     && Instant::now() < deadline
@@ -162,96 +208,105 @@ async fn execute(shared: &Shared, publisher: &Publisher, cmd: Command, meta: Met
                 }
                 tokio::select! {
                     _ = shared.shutdown.cancelled() => {
-                        // Stopping: not answered, not acknowledged, redelivered later.
                         tracing::info!(id = %meta.id, method = %meta.method, "stopping; command left for redelivery");
-                        return;
+                        return None;
                     }
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
                 }
             }
-            other => break other,
-        }
-    };
-    let (label, outcome) = match outcome {
-        Ok(v) => ("ok", Ok(v)),
-        Err(e) => (
-            "failed",
-            Err(failure_of(
-                mysql_failure_kind(&e),
-                &meta.method,
-                e.to_string(),
-            )),
-        ),
-    };
-    finish(shared, publisher, meta, label, outcome).await;
-}
-
-/// Publishes the answer, acknowledges, and logs the command's one line.
-async fn finish(
-    shared: &Shared,
-    publisher: &Publisher,
-    meta: Meta,
-    label: &str,
-    outcome: Result<Value, Failure>,
-) {
-    let answered = match &meta.call {
-        Some(call) => reply(shared, publisher, call, outcome.as_ref()).await,
-        None => {
-            let note = outcome.as_ref().map(|_| ()).map_err(|f| f.message());
-            match shared
-                .conductor
-                .notify(publisher, &shared.codec, &meta.context, note)
-                .await
-            {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::warn!(id = %meta.id, error = %e, "conductor notification not sent");
-                    false
-                }
-            }
-        }
-    };
-    let ms = meta.started.elapsed().as_secs_f64() * 1000.0;
-    let kind = if meta.call.is_some() { "call" } else { "cast" };
-    match &outcome {
-        Ok(_) => {
-            tracing::info!(id = %meta.id, method = %meta.method, kind, outcome = label, duration_ms = ms, request_id = meta.context.request_id().unwrap_or(""), "command")
-        }
-        Err(f) => {
-            tracing::warn!(id = %meta.id, method = %meta.method, kind, outcome = label, class = f.class(), error = f.message(), duration_ms = ms, request_id = meta.context.request_id().unwrap_or(""), "command")
+            other => return Some(other),
         }
     }
-    if answered && let Err(e) = meta.acker.ack(BasicAckOptions::default()).await {
-        tracing::warn!(id = %meta.id, error = %e, "ack failed; the broker will redeliver");
-    }
-    // Not answered means the broker connection is failing: leaving the
-    // message unacknowledged lets the broker hand it out again.
 }
 
-/// Publishes a reply to a call; false when it could not be published.
-async fn reply(
+/// The outgoing answer for a request: a reply for a call, a conductor
+/// notification for a cast that asked for one.
+pub fn answer_body(
     shared: &Shared,
-    publisher: &Publisher,
-    call: &Call,
+    meta: &Meta,
     outcome: Result<&Value, &Failure>,
+) -> Option<Vec<u8>> {
+    match &meta.call {
+        Some(call) => Some(shared.codec.encode_reply(&call.msg_id, outcome)),
+        None => {
+            let note = outcome.map(|_| ()).map_err(|f| f.message());
+            shared
+                .conductor
+                .notification(&shared.codec, &meta.context, note)
+        }
+    }
+}
+
+/// Publishes the answer and acknowledges the delivery together. Returns
+/// false when the broker did not take them (the delivery will come again).
+pub async fn commit_answer(
+    shared: &Shared,
+    answerer: &Answerer,
+    meta: &Meta,
+    body: Option<&[u8]>,
 ) -> bool {
-    let body = shared.codec.encode_reply(&call.msg_id, outcome);
-    match publisher.publish("", &call.reply_q, &body).await {
+    let (exchange, topic) = shared.conductor.route();
+    let out: Vec<Outgoing<'_>> = match (body, &meta.call) {
+        (Some(b), Some(call)) => vec![reply_to(call, b)],
+        (Some(b), None) => vec![Outgoing {
+            exchange,
+            routing_key: topic,
+            body: b,
+        }],
+        (None, _) => Vec::new(),
+    };
+    match answerer.commit(&out, Some(meta.tag)).await {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!(msg_id = %call.msg_id, error = %e, "reply not sent");
+            tracing::warn!(id = %meta.id, error = %e, "answer not sent; the broker will redeliver");
             false
         }
     }
 }
 
-async fn reject(acker: &Acker) {
-    if let Err(e) = acker.reject(BasicRejectOptions { requeue: false }).await {
-        tracing::warn!(error = %e, "reject failed");
+/// Answers, acknowledges, and logs the command's one line.
+pub async fn finish(
+    shared: &Shared,
+    answerer: &Answerer,
+    meta: Meta,
+    label: &str,
+    outcome: Result<Value, Failure>,
+) {
+    let body = answer_body(shared, &meta, outcome.as_ref());
+    commit_answer(shared, answerer, &meta, body.as_deref()).await;
+    log_line(&meta, label, outcome.as_ref().err());
+}
+
+/// The one log line per command: id, method, kind, outcome, duration.
+pub fn log_line(meta: &Meta, label: &str, failure: Option<&Failure>) {
+    let ms = meta.started.elapsed().as_secs_f64() * 1000.0;
+    let kind = if meta.call.is_some() { "call" } else { "cast" };
+    let request_id = meta.context.request_id().unwrap_or("");
+    match failure {
+        None => {
+            tracing::info!(id = %meta.id, method = %meta.method, kind, outcome = label, duration_ms = ms, request_id, "command")
+        }
+        Some(f) => {
+            tracing::warn!(id = %meta.id, method = %meta.method, kind, outcome = label, class = f.class(), error = f.message(), duration_ms = ms, request_id, "command")
+        }
     }
 }
 
-fn failure_of(kind: FailureKind, method: &str, message: String) -> Failure {
+fn reply_to<'a>(call: &'a Call, body: &'a [u8]) -> Outgoing<'a> {
+    Outgoing {
+        exchange: "",
+        routing_key: &call.reply_q,
+        body,
+    }
+}
+
+/// The failure the control plane sees for an error of mysqld's side.
+pub fn mysql_failure(e: &MysqlError, method: &str) -> Failure {
+    failure_of(mysql_failure_kind(e), method, e.to_string())
+}
+
+/// Builds the wire failure of a kind.
+pub fn failure_of(kind: FailureKind, method: &str, message: String) -> Failure {
     match kind {
         FailureKind::BadRequest => Failure::bad_request(message),
         FailureKind::UserNotFound => Failure::user_not_found(message),

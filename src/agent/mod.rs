@@ -9,6 +9,7 @@
 
 mod backoff;
 mod handler;
+mod mutation;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use crate::amqp::{Session, Topology};
 use crate::command::Limits;
 use crate::conductor::{Conductor, ServiceStatus};
 use crate::config::Config;
+use crate::journal::Journal;
 use crate::mysql::{Mysql, Protected};
 use crate::rpc::{Codec, Crypto};
 use backoff::Backoff;
@@ -45,6 +47,19 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         cfg.limits.max_message_bytes,
         cfg.guest_id.clone(),
     );
+    let journal = Journal::open(&cfg.state.dir, cfg.state.dedup_window).map_err(|e| {
+        AgentError::Fatal(format!(
+            "cannot open the action journal in {}: {e}",
+            cfg.state.dir.display()
+        ))
+    })?;
+    let left = journal.unanswered();
+    if !left.is_empty() {
+        tracing::warn!(
+            actions = left.len(),
+            "commands were in hand when the agent last stopped; they finish when the broker redelivers them"
+        );
+    }
     let Some(mysql) = connect_mysql(&cfg, protected, &shutdown).await else {
         return Ok(());
     };
@@ -55,6 +70,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
     let shared = Arc::new(Shared {
         codec,
         mysql,
+        journal,
         conductor: Conductor::new(&cfg.amqp.exchange, &cfg.amqp.conductor_topic, &cfg.guest_id),
         limits: Limits {
             max_items: cfg.limits.max_items,
@@ -149,6 +165,7 @@ async fn connect_mysql(
 /// connection is closed. Unacknowledged deliveries go back to the queue.
 async fn serve(mut session: Session, shared: &Arc<Shared>, report_interval: Duration) {
     let publisher = session.publisher();
+    let answerer = session.answerer();
     let tracker = TaskTracker::new();
     let (delivery_tx, mut deliveries) = mpsc::channel(64);
     let session_done = CancellationToken::new();
@@ -188,11 +205,7 @@ async fn serve(mut session: Session, shared: &Arc<Shared>, report_interval: Dura
     drop(delivery_tx);
 
     let (job_tx, job_rx) = mpsc::channel::<Job>(shared.limits.max_items.max(16));
-    tracker.spawn(handler::mutation_worker(
-        shared.clone(),
-        publisher.clone(),
-        job_rx,
-    ));
+    tracker.spawn(mutation::worker(shared.clone(), answerer.clone(), job_rx));
     tracker.spawn(heartbeat(
         shared.clone(),
         publisher.clone(),
@@ -208,10 +221,10 @@ async fn serve(mut session: Session, shared: &Arc<Shared>, report_interval: Dura
         match next {
             Some(Ok(delivery)) => {
                 let shared = shared.clone();
-                let publisher = publisher.clone();
+                let answerer = answerer.clone();
                 let job_tx = job_tx.clone();
                 tracker.spawn(async move {
-                    handler::handle(&shared, &publisher, &job_tx, delivery).await
+                    handler::handle(&shared, &answerer, &job_tx, delivery).await
                 });
             }
             Some(Err(e)) => {

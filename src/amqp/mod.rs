@@ -79,6 +79,7 @@ impl Topology {
 #[derive(Debug)]
 pub struct Session {
     conn: Connection,
+    consume: Channel,
     publisher: Channel,
     consumers: Vec<Consumer>,
 }
@@ -113,6 +114,12 @@ impl Session {
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
             .map_err(AmqpError::channel("set prefetch"))?;
+        // Answers and acks go out in broker transactions on this channel, so
+        // an answer is published if and only if its request is acknowledged.
+        consume
+            .tx_select()
+            .await
+            .map_err(AmqpError::channel("select transactions"))?;
         let mut consumers = Vec::with_capacity(topo.queues.len());
         for q in &topo.queues {
             let c = consume
@@ -136,6 +143,7 @@ impl Session {
             .map_err(AmqpError::channel("enable publisher confirms"))?;
         Ok(Session {
             conn,
+            consume,
             publisher,
             consumers,
         })
@@ -146,10 +154,19 @@ impl Session {
         std::mem::take(&mut self.consumers)
     }
 
-    /// A publisher handle usable from any task.
+    /// A publisher handle usable from any task, for messages that answer no
+    /// delivery (heartbeats).
     pub fn publisher(&self) -> Publisher {
         Publisher {
             channel: self.publisher.clone(),
+        }
+    }
+
+    /// The handle that answers and acknowledges deliveries.
+    pub fn answerer(&self) -> Answerer {
+        Answerer {
+            channel: self.consume.clone(),
+            lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -236,6 +253,91 @@ fn is_precondition_failed(e: &lapin::Error) -> bool {
     matches!(e.kind(), lapin::ErrorKind::ProtocolError(err) if err.get_id() == 406)
 }
 
+/// One message to publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// Exchange (`""` for the default exchange).
+    pub exchange: &'a str,
+    /// Routing key.
+    pub routing_key: &'a str,
+    /// The JSON body.
+    pub body: &'a [u8],
+}
+
+fn json_properties() -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding("utf-8".into())
+        .with_delivery_mode(2)
+}
+
+/// Answers deliveries on the consuming channel, in broker transactions:
+/// the answer and the acknowledgement commit together or not at all. If the
+/// agent dies before the commit, the request is redelivered and the journal
+/// answers it without applying it again; after the commit, it is gone.
+#[derive(Debug, Clone)]
+pub struct Answerer {
+    channel: Channel,
+    /// A commit covers everything pending on the channel; holding this while
+    /// publishing, acking and committing keeps each unit whole.
+    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Answerer {
+    /// Publishes `messages` and acknowledges `delivery_tag` (if any) as one
+    /// transaction.
+    pub async fn commit(
+        &self,
+        messages: &[Outgoing<'_>],
+        delivery_tag: Option<u64>,
+    ) -> Result<(), AmqpError> {
+        let _unit = self.lock.lock().await;
+        for m in messages {
+            // In transaction mode the broker confirms nothing per message
+            // (the confirmation resolves at once, as not requested); the
+            // commit below is the confirmation.
+            self.channel
+                .basic_publish(
+                    m.exchange.into(),
+                    m.routing_key.into(),
+                    BasicPublishOptions::default(),
+                    m.body,
+                    json_properties(),
+                )
+                .await
+                .map_err(AmqpError::channel(format!("publish to {}", m.routing_key)))?
+                .await
+                .map_err(AmqpError::channel(format!("publish to {}", m.routing_key)))?;
+        }
+        if let Some(tag) = delivery_tag {
+            self.channel
+                .basic_ack(tag, lapin::options::BasicAckOptions::default())
+                .await
+                .map_err(AmqpError::channel("ack"))?;
+        }
+        self.channel
+            .tx_commit()
+            .await
+            .map_err(AmqpError::channel("commit"))
+    }
+
+    /// Rejects a delivery for good (no requeue): a message that can never be served.
+    pub async fn reject(&self, delivery_tag: u64) -> Result<(), AmqpError> {
+        let _unit = self.lock.lock().await;
+        self.channel
+            .basic_reject(
+                delivery_tag,
+                lapin::options::BasicRejectOptions { requeue: false },
+            )
+            .await
+            .map_err(AmqpError::channel("reject"))?;
+        self.channel
+            .tx_commit()
+            .await
+            .map_err(AmqpError::channel("commit"))
+    }
+}
+
 /// Publishes with confirms on the session's publisher channel.
 #[derive(Debug, Clone)]
 pub struct Publisher {
@@ -250,10 +352,7 @@ impl Publisher {
         routing_key: &str,
         body: &[u8],
     ) -> Result<(), AmqpError> {
-        let props = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_content_encoding("utf-8".into())
-            .with_delivery_mode(2);
+        let props = json_properties();
         let confirm = self
             .channel
             .basic_publish(

@@ -67,6 +67,14 @@ impl Args {
         }
     }
 
+    /// A required positive integer argument.
+    pub fn count(&mut self, key: &'static str) -> Result<u64, ParseError> {
+        match self.opt_count(key)? {
+            Some(n) => Ok(n as u64),
+            None => Err(ParseError::Missing(key)),
+        }
+    }
+
     /// An optional positive integer argument.
     pub fn opt_count(&mut self, key: &'static str) -> Result<Option<usize>, ParseError> {
         match self.optional(key) {

@@ -7,15 +7,19 @@
 //! module sees JSON; [`Command::apply`] runs it against mysqld and renders the
 //! result in Trove's wire shapes.
 
+mod apply;
 pub mod args;
+pub mod cloud66;
 pub mod databases;
 pub mod names;
 pub mod root;
 pub mod users;
 
+pub use apply::{Env, Generated};
+
 use serde_json::{Map, Value};
 
-use crate::mysql::{Mysql, MysqlError, Page, Protected};
+use crate::mysql::{MysqlError, Page, Protected};
 use args::Args;
 use names::{Account, DbName, NameError};
 
@@ -67,6 +71,14 @@ pub enum Command {
     GetHwInfo,
     /// `get_diagnostics`.
     GetDiagnostics,
+    /// `get_action(id)`: one action from the journal.
+    GetAction(u64),
+    /// `list_actions(limit, marker)`: newest first.
+    ListActions(Option<usize>, Option<u64>),
+    /// `regenerate_password(username, hostname)`: a new generated password.
+    RegeneratePassword(Account),
+    /// `list_database_users(page, per_page)`: Cloud66's listing.
+    ListDatabaseUsers(usize, usize),
 }
 
 /// Why a request could not become a command. Always permanent: the same
@@ -131,6 +143,36 @@ pub enum FailureKind {
     NoSuchMethod,
 }
 
+impl FailureKind {
+    /// A stable name, for the journal.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::BadRequest => "BadRequest",
+            FailureKind::UserNotFound => "UserNotFound",
+            FailureKind::DatabaseNotFound => "DatabaseNotFound",
+            FailureKind::Unprocessable => "UnprocessableEntity",
+            FailureKind::GuestError => "GuestError",
+            FailureKind::NotSupported => "DatastoreOperationNotSupported",
+            FailureKind::NoSuchMethod => "NoSuchMethod",
+        }
+    }
+
+    /// The kind [`FailureKind::name`] names; `GuestError` for anything else.
+    pub fn from_name(name: &str) -> Self {
+        [
+            FailureKind::BadRequest,
+            FailureKind::UserNotFound,
+            FailureKind::DatabaseNotFound,
+            FailureKind::Unprocessable,
+            FailureKind::NotSupported,
+            FailureKind::NoSuchMethod,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+        .unwrap_or(FailureKind::GuestError)
+    }
+}
+
 impl ParseError {
     /// The class the control plane sees.
     pub fn kind(&self) -> FailureKind {
@@ -178,6 +220,10 @@ pub const METHODS: &[&str] = &[
     "get_root_password",
     "get_hwinfo",
     "get_diagnostics",
+    "get_action",
+    "list_actions",
+    "regenerate_password",
+    "list_database_users",
 ];
 
 impl Command {
@@ -239,6 +285,19 @@ impl Command {
             "get_root_password" => Command::GetRootPassword,
             "get_hwinfo" => Command::GetHwInfo,
             "get_diagnostics" => Command::GetDiagnostics,
+            "get_action" => Command::GetAction(args.count("id")?),
+            "list_actions" => Command::ListActions(
+                args.opt_count("limit")?,
+                args.opt_count("marker")?.map(|m| m as u64),
+            ),
+            "regenerate_password" => {
+                Command::RegeneratePassword(users::parse_account_args(&mut args, protected)?)
+            }
+            "list_database_users" => Command::ListDatabaseUsers(
+                args.opt_count("page")?.unwrap_or(1),
+                args.opt_count("per_page")?
+                    .unwrap_or(cloud66::DEFAULT_PER_PAGE),
+            ),
             other => return Err(ParseError::UnknownMethod(other.to_owned())),
         };
         Ok(cmd)
@@ -266,66 +325,92 @@ impl Command {
             Command::GetRootPassword => "get_root_password",
             Command::GetHwInfo => "get_hwinfo",
             Command::GetDiagnostics => "get_diagnostics",
+            Command::GetAction(_) => "get_action",
+            Command::ListActions(..) => "list_actions",
+            Command::RegeneratePassword(_) => "regenerate_password",
+            Command::ListDatabaseUsers(..) => "list_database_users",
         }
     }
 
-    /// True for commands that change mysqld; they run one at a time, in the
-    /// order they arrived.
+    /// For commands that change mysqld: the action they are journaled as
+    /// (`action_type`, `resource_type`, `resource_id`). They run one at a
+    /// time, in the order they arrived. `None` for reads.
+    pub fn action(&self) -> Option<(&'static str, &'static str, Option<String>)> {
+        let one_user = |a: &Account| Some(cloud66::uid(a));
+        Some(match self {
+            Command::CreateUsers(u) => (
+                "database_user_create",
+                "database_user",
+                (u.len() == 1).then(|| cloud66::uid(&u[0].account)),
+            ),
+            Command::DeleteUser(a) => ("database_user_delete", "database_user", one_user(a)),
+            Command::UpdateAttributes(a, _) => {
+                ("database_user_update", "database_user", one_user(a))
+            }
+            Command::ChangePasswords(c) => (
+                "database_user_password_change",
+                "database_user",
+                (c.len() == 1).then(|| cloud66::uid(&c[0].0)),
+            ),
+            Command::RegeneratePassword(a) => (
+                "database_user_password_change",
+                "database_user",
+                one_user(a),
+            ),
+            Command::GrantAccess(a, _) => ("database_user_grant", "database_user", one_user(a)),
+            Command::RevokeAccess(a, _) => ("database_user_revoke", "database_user", one_user(a)),
+            Command::CreateDatabases(d) => (
+                "database_create",
+                "database",
+                (d.len() == 1).then(|| d[0].name.to_string()),
+            ),
+            Command::DeleteDatabase(n) => ("database_delete", "database", Some(n.to_string())),
+            Command::EnableRoot(_) => ("root_enable", "root", None),
+            Command::DisableRoot => ("root_disable", "root", None),
+            _ => return None,
+        })
+    }
+
+    /// Every resource the command touches, for the journal: each user's uid,
+    /// each database's name.
+    pub fn resources(&self) -> Vec<String> {
+        match self {
+            Command::CreateUsers(u) => u.iter().map(|u| cloud66::uid(&u.account)).collect(),
+            Command::ChangePasswords(c) => c.iter().map(|(a, _)| cloud66::uid(a)).collect(),
+            Command::CreateDatabases(d) => d.iter().map(|d| d.name.to_string()).collect(),
+            _ => self
+                .action()
+                .and_then(|(_, _, id)| id)
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// True for commands that change mysqld.
     pub fn is_mutating(&self) -> bool {
+        self.action().is_some()
+    }
+
+    /// True for the methods Trove sends as casts; sent as a call instead,
+    /// they answer with the action (and any generated password).
+    pub fn is_trove_cast(&self) -> bool {
         matches!(
             self,
             Command::CreateUsers(_)
                 | Command::DeleteUser(_)
-                | Command::CreateDatabases(_)
-                | Command::DeleteDatabase(_)
                 | Command::UpdateAttributes(..)
                 | Command::ChangePasswords(_)
-                | Command::GrantAccess(..)
-                | Command::RevokeAccess(..)
-                | Command::EnableRoot(_)
-                | Command::DisableRoot
+                | Command::CreateDatabases(_)
+                | Command::DeleteDatabase(_)
         )
     }
 
-    /// Runs the command and renders its result in Trove's shape.
-    pub async fn apply(&self, db: &Mysql) -> Result<Value, MysqlError> {
+    /// True when applying needs a password the caller did not send.
+    pub fn needs_generated_password(&self) -> bool {
         match self {
-            Command::Ping => Ok(Value::Bool(true)),
-            Command::CreateUsers(u) => db.create_users(u).await.map(|()| Value::Null),
-            Command::ListUsers(p) => {
-                let (items, next) = db.list_users(p).await?;
-                Ok(listing(items.iter().map(users::user_json).collect(), next))
-            }
-            Command::GetUser(a) => Ok(db
-                .get_user(a)
-                .await?
-                .map(|u| users::user_json(&u))
-                .unwrap_or(Value::Null)),
-            Command::DeleteUser(a) => db.delete_user(a).await.map(|()| Value::Null),
-            Command::CreateDatabases(d) => db.create_databases(d).await.map(|()| Value::Null),
-            Command::ListDatabases(p) => {
-                let (items, next) = db.list_databases(p).await?;
-                Ok(listing(
-                    items.iter().map(databases::db_json).collect(),
-                    next,
-                ))
-            }
-            Command::DeleteDatabase(n) => db.delete_database(n).await.map(|()| Value::Null),
-            Command::UpdateAttributes(a, c) => db.update_account(a, c).await.map(|()| Value::Null),
-            Command::ChangePasswords(c) => db.change_passwords(c).await.map(|()| Value::Null),
-            Command::ListAccess(a) => Ok(Value::Array(
-                db.list_access(a).await?.iter().map(databases::db_ref_json).collect(),
-            )),
-            Command::GrantAccess(a, dbs) => db.grant_access(a, dbs).await.map(|()| Value::Null),
-            Command::RevokeAccess(a, d) => db.revoke_access(a, d).await.map(|()| Value::Null),
-            Command::EnableRoot(pw) => root::enable(db, pw.as_ref()).await,
-            Command::DisableRoot => db.disable_root().await.map(|()| Value::Null),
-            Command::IsRootEnabled => db.is_root_enabled().await.map(Value::Bool),
-            Command::GetRootPassword => Err(MysqlError::NotSupported(
-                "get_root_password is not supported for MySQL/MariaDB: root passwords are returned once, by enable_root".into(),
-            )),
-            Command::GetHwInfo => Ok(crate::host::hwinfo()),
-            Command::GetDiagnostics => Ok(crate::host::diagnostics()),
+            Command::CreateUsers(u) => u.iter().any(|u| u.password.is_none()),
+            Command::RegeneratePassword(_) => true,
+            _ => false,
         }
     }
 }

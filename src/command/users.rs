@@ -13,7 +13,7 @@ use super::names::{Account, HostPattern, Password, UserName};
 use super::{Limits, ParseError};
 use crate::mysql::Protected;
 use crate::mysql::alter::AccountChange;
-use crate::mysql::users::{NewUser, UserInfo};
+use crate::mysql::users::{Access, NewUser, UserInfo};
 
 /// `create_user(users)`: every user is checked (names, host, password,
 /// databases, duplicates, system accounts) before any is created.
@@ -27,7 +27,22 @@ pub fn parse_create(
     for item in list {
         let mut u = into_object("users", item)?;
         let account = parse_account_dict(&mut u, protected)?;
-        let password = Password::parse(SecretString::from(u.string("_password")?))?;
+        // No password: one is generated, which only a call can hand back
+        // (checked by the agent, which knows how the request came).
+        let password = u
+            .opt_string("_password")?
+            .map(|p| Password::parse(SecretString::from(p)))
+            .transpose()?;
+        let access = match u.opt_string("_user_type")?.as_deref() {
+            None | Some("application") => Access::All,
+            Some("readonly") => Access::ReadOnly,
+            Some(_) => {
+                return Err(ParseError::Type {
+                    arg: "_user_type",
+                    expected: "\"application\" or \"readonly\"",
+                });
+            }
+        };
         let mut databases = Vec::new();
         if let Some(dbs) = u.optional("_databases") {
             let Value::Array(dbs) = dbs else {
@@ -55,6 +70,7 @@ pub fn parse_create(
             account,
             password,
             databases,
+            access,
         });
     }
     Ok(users)

@@ -2,10 +2,11 @@
 //! checks each value (naming its file and key on error) and fills in defaults.
 
 use super::{
-    AmqpConfig, Config, ConfigError, DEFAULT_AMQP_URL, DEFAULT_CONDUCTOR_TOPIC, DEFAULT_EXCHANGE,
-    DEFAULT_LOG_LEVEL, DEFAULT_MAX_ITEMS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MYSQL_SOCKET,
-    DEFAULT_MYSQL_USER, DEFAULT_PREFETCH, DEFAULT_REPORT_INTERVAL, DEFAULT_STATE_DIR, LOG_LEVELS,
-    LimitsConfig, LogConfig, MysqlConfig, StateConfig, files, url,
+    AmqpConfig, Config, ConfigError, DEFAULT_AMQP_URL, DEFAULT_CONDUCTOR_TOPIC,
+    DEFAULT_DEDUP_WINDOW_SECS, DEFAULT_EXCHANGE, DEFAULT_LOG_LEVEL, DEFAULT_MAX_ITEMS,
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MYSQL_SOCKET, DEFAULT_MYSQL_USER, DEFAULT_PREFETCH,
+    DEFAULT_REPORT_INTERVAL, DEFAULT_STATE_DIR, LOG_LEVELS, LimitsConfig, LogConfig, MysqlConfig,
+    StateConfig, files, url,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,7 @@ pub(super) struct Layers {
     pub(super) ignore_users: Option<Sourced<Vec<String>>>,
     pub(super) ignore_dbs: Option<Sourced<Vec<String>>>,
     pub(super) state_dir: Option<Sourced<String>>,
+    pub(super) dedup_window: Option<Sourced<i64>>,
     pub(super) log_level: Option<Sourced<String>>,
     pub(super) max_message_bytes: Option<Sourced<i64>>,
     pub(super) max_items: Option<Sourced<i64>>,
@@ -135,6 +137,13 @@ impl Layers {
             mysql,
             state: StateConfig {
                 dir: absolute_or(self.state_dir, DEFAULT_STATE_DIR)?,
+                dedup_window: Duration::from_secs(int(
+                    self.dedup_window,
+                    DEFAULT_DEDUP_WINDOW_SECS,
+                    60,
+                    30 * 86_400,
+                    "seconds",
+                )?),
             },
             log: LogConfig { level },
             limits,

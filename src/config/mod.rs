@@ -58,6 +58,8 @@ pub const DEFAULT_MYSQL_SOCKET: &str = "/run/mysqld/mysqld.sock";
 pub const DEFAULT_MYSQL_USER: &str = "root";
 /// `state.dir`: the action journal lives here.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/guestagent";
+/// `state.dedup_window`, seconds: a day.
+pub const DEFAULT_DEDUP_WINDOW_SECS: u64 = 86_400;
 /// `log.level`.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// `limits.max_message_bytes`: larger AMQP messages are refused unread.
@@ -125,6 +127,9 @@ pub struct MysqlConfig {
 pub struct StateConfig {
     /// Directory of the action journal.
     pub dir: PathBuf,
+    /// How long a message's `_unique_id` is remembered, so a redelivered or
+    /// resent command is answered from the journal instead of applied again.
+    pub dedup_window: Duration,
 }
 
 /// `[log]`.
@@ -190,6 +195,7 @@ impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
             dir: PathBuf::from(DEFAULT_STATE_DIR),
+            dedup_window: Duration::from_secs(DEFAULT_DEDUP_WINDOW_SECS),
         }
     }
 }

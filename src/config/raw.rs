@@ -45,6 +45,7 @@ struct RawMysql {
 #[serde(deny_unknown_fields)]
 struct RawState {
     dir: Option<String>,
+    dedup_window: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -217,10 +218,12 @@ fn apply(raw: RawConfig, path: &Path, layers: &mut Layers) {
         mysql.ignore_dbs,
         at("mysql.ignore_dbs"),
     );
+    let state = raw.state.unwrap_or_default();
+    set(&mut layers.state_dir, state.dir, at("state.dir"));
     set(
-        &mut layers.state_dir,
-        raw.state.unwrap_or_default().dir,
-        at("state.dir"),
+        &mut layers.dedup_window,
+        state.dedup_window,
+        at("state.dedup_window"),
     );
     set(
         &mut layers.log_level,

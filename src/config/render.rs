@@ -37,6 +37,7 @@ pub(super) fn render(cfg: &Config) -> String {
 
     out.table("state");
     out.kv("dir", path(&cfg.state.dir));
+    out.kv("dedup_window", int(cfg.state.dedup_window.as_secs()));
     out.table("log");
     out.kv("level", s(&cfg.log.level));
     out.table("limits");

@@ -58,6 +58,9 @@ pub struct Action {
     /// The oslo `_unique_id` of the message that carried it (dedup key).
     #[serde(default)]
     pub unique_id: Option<String>,
+    /// Every resource the command touches (e.g. each user's uid).
+    #[serde(default)]
+    pub resources: Vec<String>,
     /// The wire method.
     #[serde(default)]
     pub method: String,
@@ -67,6 +70,16 @@ pub struct Action {
     /// The outcome has been published (reply or conductor notification).
     #[serde(default)]
     pub answered: bool,
+    /// The failure's class, to answer a resent call the same way.
+    #[serde(default)]
+    pub failure_class: Option<String>,
+    /// The request's `trove_notification`, to report the outcome of a cast
+    /// whose message never came back after a restart.
+    #[serde(default)]
+    pub notification: Option<Value>,
+    /// The request was a call (it wants a reply, not a notification).
+    #[serde(default)]
+    pub call: bool,
 }
 
 impl Action {

@@ -72,6 +72,12 @@ pub struct NewAction {
     pub method: String,
     /// The message's `_unique_id`.
     pub unique_id: Option<String>,
+    /// Every resource the command touches (e.g. each user's uid).
+    pub resources: Vec<String>,
+    /// The request's `trove_notification`, if any.
+    pub notification: Option<Value>,
+    /// The request was a call.
+    pub call: bool,
 }
 
 #[derive(Debug)]
@@ -159,9 +165,13 @@ impl Journal {
             created_at: now.clone(),
             updated_at: now,
             unique_id: new.unique_id,
+            resources: new.resources,
             method: new.method,
             result: None,
             answered: false,
+            failure_class: None,
+            notification: new.notification,
+            call: new.call,
         };
         inner.store.append(&a)?;
         inner.appended += 1;
@@ -195,12 +205,12 @@ impl Journal {
         })
     }
 
-    /// Records the outcome. `result` is what a resent call gets; it must hold
-    /// no secret.
+    /// Records the outcome: a result for a resent call (it must hold no
+    /// secret), or a failure's class and message.
     pub fn finish(
         &self,
         id: u64,
-        outcome: Result<Option<Value>, String>,
+        outcome: Result<Option<Value>, (&str, String)>,
     ) -> Result<Action, JournalError> {
         self.update(id, |a| {
             let now = action::now_rfc3339();
@@ -215,9 +225,10 @@ impl Journal {
                     a.finished_message = Some("done".into());
                     a.result = result;
                 }
-                Err(message) => {
+                Err((class, message)) => {
                     a.status = Status::Failed;
                     a.finished_success = Some(false);
+                    a.failure_class = Some(class.to_owned());
                     a.finished_message = Some(message);
                 }
             }
@@ -247,6 +258,22 @@ impl Journal {
             None
         };
         (page, next)
+    }
+
+    /// When each user was created, by uid: the newest successful
+    /// `database_user_create` action naming it.
+    pub fn created_users(&self) -> std::collections::HashMap<String, String> {
+        let inner = self.lock();
+        let mut out = std::collections::HashMap::new();
+        for a in inner.actions.values() {
+            if a.action_type != "database_user_create" || a.status != Status::Success {
+                continue;
+            }
+            for uid in a.resource_id.iter().chain(a.resources.iter()) {
+                out.insert(uid.clone(), a.created_at.clone());
+            }
+        }
+        out
     }
 
     /// Actions whose outcome was never published: left by a crash.

@@ -12,6 +12,9 @@ fn new(unique: &str) -> NewAction {
         resource_id: Some("user_1".into()),
         method: "create_user".into(),
         unique_id: Some(unique.into()),
+        resources: vec!["user_1".into()],
+        notification: None,
+        call: false,
     }
 }
 
@@ -115,7 +118,7 @@ fn compaction_keeps_unfinished_and_bounds_the_file() {
     let mut sizes = Vec::new();
     for i in 0..400 {
         let a = j.admit(new(&format!("n{i}"))).unwrap();
-        j.finish(a.id, Err("x".into())).unwrap();
+        j.finish(a.id, Err(("GuestError", "x".into()))).unwrap();
         j.answered(a.id).unwrap();
         sizes.push(
             std::fs::metadata(dir.path().join(store::FILE))

@@ -83,3 +83,74 @@ impl Mysql {
         Ok(())
     }
 }
+
+/// `User, Host, Db, holds ALL, holds only SELECT + SHOW VIEW`.
+type LevelRow = (Vec<u8>, Vec<u8>, Vec<u8>, i64, i64);
+
+/// What an account holds on one database, read back from `mysql.db`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Every database-level privilege (`GRANT ALL`).
+    All,
+    /// SELECT and SHOW VIEW, nothing else.
+    ReadOnly,
+    /// Anything else.
+    Other,
+}
+
+impl Mysql {
+    /// Every non-system account with the databases it holds anything on and
+    /// at what level, sorted by `name@host`.
+    pub async fn access_levels(&self) -> Result<Vec<(Account, Vec<(DbName, Level)>)>> {
+        let (users, _) = self.list_users(&super::Page::default()).await?;
+        let mut conn = self.conn().await?;
+        let all = self.server.db_all_privileges_predicate();
+        let others: Vec<String> = self
+            .server
+            .db_all_priv_columns
+            .iter()
+            .filter(|c| {
+                !c.eq_ignore_ascii_case("Select_priv") && !c.eq_ignore_ascii_case("Show_view_priv")
+            })
+            .map(|c| format!("{} = 'N'", quote::ident(c)))
+            .collect();
+        let readonly = format!(
+            "Select_priv = 'Y' AND Show_view_priv = 'Y' AND {}",
+            others.join(" AND ")
+        );
+        let rows: Vec<LevelRow> = conn
+            .query(format!(
+                "SELECT User, Host, Db, ({all}), ({readonly}) FROM mysql.db"
+            ))
+            .await
+            .map_err(|e| MysqlError::from_driver("read database grants", e))?;
+        let mut by_account: std::collections::HashMap<String, Vec<(DbName, Level)>> =
+            std::collections::HashMap::new();
+        for (u, h, d, is_all, is_ro) in rows {
+            let Some(db) = quote::unescape_schema_pattern(&text(d)) else {
+                continue;
+            };
+            if self.protected.is_system_db(&db) {
+                continue;
+            }
+            let level = match (is_all, is_ro) {
+                (1, _) => Level::All,
+                (_, 1) => Level::ReadOnly,
+                _ => Level::Other,
+            };
+            by_account
+                .entry(format!("{}@{}", text(u), text(h)))
+                .or_default()
+                .push((DbName::from_server(db), level));
+        }
+        Ok(users
+            .into_iter()
+            .filter(|u| !u.is_root)
+            .map(|u| {
+                let mut dbs = by_account.remove(&u.marker()).unwrap_or_default();
+                dbs.sort_by(|a, b| a.0.cmp(&b.0));
+                (u.account, dbs)
+            })
+            .collect())
+    }
+}

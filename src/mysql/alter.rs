@@ -3,7 +3,7 @@
 
 use mysql_async::prelude::Queryable;
 
-use super::users::alter_password_sql;
+use super::users::{Mode, alter_password_sql};
 use super::{MODE, Mysql, MysqlError, Result, quote};
 use crate::command::names::{Account, Password};
 
@@ -20,12 +20,33 @@ impl Mysql {
     /// Applies a rename and/or password change as one unit: the target name
     /// must be free, and if the password change fails after a rename, the
     /// rename is undone, so either everything changes or nothing does.
-    pub async fn update_account(&self, account: &Account, change: &AccountChange) -> Result<()> {
+    pub async fn update_account(
+        &self,
+        account: &Account,
+        change: &AccountChange,
+        mode: Mode,
+    ) -> Result<()> {
         let mut conn = self.conn().await?;
-        if !self.user_exists(&mut conn, account).await? {
-            return Err(MysqlError::UserNotFound(account.clone()));
-        }
         let target = change.rename.as_ref().filter(|t| *t != account);
+        if !self.user_exists(&mut conn, account).await? {
+            // Recovering a rename that already happened: only the password
+            // may be left to set, on the new name.
+            let renamed = match (mode, target) {
+                (Mode::Recovering, Some(t)) => self.user_exists(&mut conn, t).await?,
+                _ => false,
+            };
+            if !renamed {
+                return Err(MysqlError::UserNotFound(account.clone()));
+            }
+            if let (Some(t), Some(pw)) = (target, &change.password) {
+                conn.query_drop(alter_password_sql(self.server.flavor, t, pw))
+                    .await
+                    .map_err(|e| {
+                        MysqlError::from_driver_secret(format!("set the password of {t}"), e)
+                    })?;
+            }
+            return Ok(());
+        }
         if let Some(t) = target
             && self.user_exists(&mut conn, t).await?
         {

@@ -6,6 +6,7 @@
 
 use mysql_async::prelude::Queryable;
 
+use super::users::Mode;
 use super::{Mysql, MysqlError, Page, Result, quote, text};
 use crate::command::names::{Charset, DbName};
 
@@ -100,10 +101,13 @@ impl Mysql {
     }
 
     /// Drops a schema; `DatabaseNotFound` when it does not exist.
-    pub async fn delete_database(&self, name: &DbName) -> Result<()> {
+    pub async fn delete_database(&self, name: &DbName, mode: Mode) -> Result<()> {
         let mut conn = self.conn().await?;
         if !self.database_exists(&mut conn, name).await? {
-            return Err(MysqlError::DatabaseNotFound(name.clone()));
+            return match mode {
+                Mode::Fresh => Err(MysqlError::DatabaseNotFound(name.clone())),
+                Mode::Recovering => Ok(()),
+            };
         }
         conn.query_drop(format!("DROP DATABASE {}", quote::ident(name.as_str())))
             .await

@@ -31,15 +31,47 @@ impl UserInfo {
     }
 }
 
+/// What an account may do on its databases (Cloud66's user types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `application`: ALL PRIVILEGES.
+    All,
+    /// `readonly`: SELECT and SHOW VIEW only.
+    ReadOnly,
+}
+
+impl Access {
+    /// The privilege list of a `GRANT`.
+    pub fn privileges(self) -> &'static str {
+        match self {
+            Access::All => "ALL PRIVILEGES",
+            Access::ReadOnly => "SELECT, SHOW VIEW",
+        }
+    }
+}
+
 /// An account to create.
 #[derive(Debug, Clone)]
 pub struct NewUser {
     /// The account.
     pub account: Account,
-    /// Its password.
-    pub password: Password,
-    /// Databases to grant ALL on.
+    /// Its password; `None` until the agent generates one (only for calls,
+    /// which can hand it back).
+    pub password: Option<Password>,
+    /// Databases to grant on.
     pub databases: Vec<DbName>,
+    /// What the grants allow.
+    pub access: Access,
+}
+
+/// How a change is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The first attempt: the state must be as the command expects.
+    Fresh,
+    /// The command was in hand when the agent stopped and may have been
+    /// applied in part: finish it, taking what is already there as its own.
+    Recovering,
 }
 
 impl Mysql {
@@ -103,16 +135,19 @@ impl Mysql {
     /// Creates every account with its grants, or as many as mysqld allows:
     /// all must be absent beforehand; if one fails, it is rolled back and the
     /// error lists exactly which accounts were created before it.
-    pub async fn create_users(&self, users: &[NewUser]) -> Result<()> {
+    pub async fn create_users(&self, users: &[NewUser], mode: Mode) -> Result<()> {
         let mut conn = self.conn().await?;
+        let mut exists = Vec::with_capacity(users.len());
         for u in users {
-            if self.user_exists(&mut conn, &u.account).await? {
+            let found = self.user_exists(&mut conn, &u.account).await?;
+            if found && mode == Mode::Fresh {
                 return Err(MysqlError::UserExists(u.account.clone()));
             }
+            exists.push(found);
         }
         let mut done = Vec::new();
         for (i, u) in users.iter().enumerate() {
-            if let Err(e) = self.create_one(&mut conn, u).await {
+            if let Err(e) = self.create_one(&mut conn, u, exists[i]).await {
                 if done.is_empty() && users.len() == 1 {
                     return Err(e);
                 }
@@ -131,19 +166,35 @@ impl Mysql {
         Ok(())
     }
 
-    async fn create_one(&self, conn: &mut mysql_async::Conn, u: &NewUser) -> Result<()> {
-        let create = create_user_sql(self.server.flavor, &u.account, &u.password);
-        conn.query_drop(create)
+    /// Creates one account (or, recovering, re-asserts one this command
+    /// already created) with its grants.
+    async fn create_one(
+        &self,
+        conn: &mut mysql_async::Conn,
+        u: &NewUser,
+        exists: bool,
+    ) -> Result<()> {
+        let password = u
+            .password
+            .as_ref()
+            .ok_or_else(|| MysqlError::Protocol(format!("no password for {}", u.account)))?;
+        let sql = if exists {
+            alter_password_sql(self.server.flavor, &u.account, password)
+        } else {
+            create_user_sql(self.server.flavor, &u.account, password)
+        };
+        conn.query_drop(sql)
             .await
             .map_err(|e| MysqlError::from_driver_secret(format!("CREATE USER {}", u.account), e))?;
         for db in &u.databases {
             let grant = format!(
-                "GRANT ALL PRIVILEGES ON {}.* TO {}",
+                "GRANT {} ON {}.* TO {}",
+                u.access.privileges(),
                 quote::grant_schema(db),
                 quote::account(&u.account, MODE)
             );
             if let Err(e) = conn.query_drop(grant).await {
-                let err = MysqlError::from_driver(format!("GRANT ALL ON {db} TO {}", u.account), e);
+                let err = MysqlError::from_driver(format!("GRANT ON {db} TO {}", u.account), e);
                 // Leave nothing half-made behind: the account goes with its grant.
                 let _ = conn
                     .query_drop(format!("DROP USER {}", quote::account(&u.account, MODE)))
@@ -154,11 +205,15 @@ impl Mysql {
         Ok(())
     }
 
-    /// Deletes an account; `UserNotFound` when it does not exist.
-    pub async fn delete_user(&self, account: &Account) -> Result<()> {
+    /// Deletes an account; `UserNotFound` when it does not exist (unless
+    /// recovering: then it is already done).
+    pub async fn delete_user(&self, account: &Account, mode: Mode) -> Result<()> {
         let mut conn = self.conn().await?;
         if !self.user_exists(&mut conn, account).await? {
-            return Err(MysqlError::UserNotFound(account.clone()));
+            return match mode {
+                Mode::Fresh => Err(MysqlError::UserNotFound(account.clone())),
+                Mode::Recovering => Ok(()),
+            };
         }
         conn.query_drop(format!("DROP USER {}", quote::account(account, MODE)))
             .await

@@ -278,3 +278,93 @@ def unchanged(db):
         assert not diff, f"mysqld changed{(' by ' + what) if what else ''}:\n" + "\n".join(diff[:40])
 
     return check
+
+
+# --------------------------------------------------------------------------- further agents
+
+class SideAgent:
+    """One further agent with its own guest id (and queues), driven by its own
+    ``harness.Trove``; its casts reach the session's conductor."""
+
+    def __init__(self, gid, agent, trove, config_path, workdir):
+        self.gid = gid
+        self.agent = agent
+        self.trove = trove
+        self.config_path = config_path
+        self.workdir = workdir
+
+    def log_has(self, pattern, since=0, timeout=10.0):
+        """Wait until the agent's log (from byte ``since``) matches the regex."""
+        import re
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.agent.log_text(since)
+            m = re.search(pattern, text)
+            if m:
+                return m
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def spawn_agent(workdir, conductor, conductor_topic):
+    """``spawn_agent(extra={table: {key: value}}, key=None, args=None, wait=True)``
+    starts a further agent with a fresh guest id.  ``key`` is what the instance-key
+    lookup (client and conductor) answers for it; ``args`` (a function of
+    (gid, dir)) replaces the command line after the binary, else ``run --config``
+    a 0600 TOML built like the session's with ``extra`` merged in.  Stopped, its
+    queues deleted and its key forgotten afterwards."""
+    spawned = []
+
+    def spawn(extra=None, key=None, args=None, wait=True, gid=None):
+        gid = gid or str(uuid.uuid4())
+        d = workdir / f"side-{gid}"
+        d.mkdir(mode=0o700)
+        config_path = None
+        if args is None:
+            state = d / "state"
+            state.mkdir(mode=0o700)
+            config = {
+                "guest_id": gid,
+                "amqp": {"url": harness.AGENT_AMQP_URL, "exchange": harness.EXCHANGE,
+                         "conductor_topic": conductor_topic},
+                "mysql": {"socket": harness.MYSQL_SOCKET, "user": "root"},
+                "state": {"dir": str(state)},
+                "log": {"level": "debug"},
+            }
+            for table, values in (extra or {}).items():
+                if isinstance(values, dict):
+                    config.setdefault(table, {}).update(values)
+                else:
+                    config[table] = values
+            config_path = d / "guestagent.toml"
+            harness.write_config(str(config_path), config)
+            argv = None
+        else:
+            argv = args(gid, d)
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        harness.set_instance_key(gid, key)
+        a = harness.Agent(agent_binary(), str(config_path), str(LOG_DIR / f"guestagent-{gid}.log"),
+                          args=argv)
+        side = SideAgent(gid, a, harness.Trove(gid, conductor), config_path, d)
+        spawned.append(side)
+        a.start()
+        if wait:
+            try:
+                harness.wait_ready(side.trove, a)
+            except RuntimeError as e:
+                pytest.fail(str(e), pytrace=False)
+        return side
+
+    yield spawn
+    for side in spawned:
+        side.agent.stop()
+        with open(side.agent.log_path, "ab") as f:
+            f.write(f"\n===== interop: side agent stopped, exit code "
+                    f"{side.agent.proc.returncode if side.agent.proc else None} =====\n".encode())
+        topic = "guestagent." + side.gid
+        harness.delete_queues([topic, f"{topic}.{side.gid}"]
+                              + harness.list_queue_names(side.gid, timeout=20))
+        harness.delete_exchanges([topic + "_fanout"])
+        harness.forget_instance_key(side.gid)

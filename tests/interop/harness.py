@@ -50,6 +50,24 @@ SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 
 _BOOTSTRAPPED = False
 _KEY = {"value": None}
+# Per-instance keys, for tests that run further agents with their own key
+# (Trove keeps one key per instance); instances not listed get _KEY["value"].
+_INSTANCE_KEYS = {}
+
+
+def set_instance_key(instance_id, key):
+    """What Trove's database would answer for this instance's RPC key, both for the
+    client (API.get_client, read when an API object is built) and for the
+    conductor's ConductorHostSerializer (read per message).  None = plaintext."""
+    _INSTANCE_KEYS[instance_id] = key
+
+
+def forget_instance_key(instance_id):
+    _INSTANCE_KEYS.pop(instance_id, None)
+
+
+def instance_key(instance_id):
+    return _INSTANCE_KEYS.get(instance_id, _KEY["value"])
 
 
 def bootstrap_trove(conductor_topic, key=None):
@@ -88,7 +106,7 @@ def bootstrap_trove(conductor_topic, key=None):
     import trove.common.rpc.conductor_host_serializer as chs
 
     def get_instance_encryption_key(instance_id):
-        return _KEY["value"]
+        return instance_key(instance_id)
 
     instance_models.get_instance_encryption_key = get_instance_encryption_key
     chs.get_instance_encryption_key = get_instance_encryption_key
@@ -166,7 +184,7 @@ class Trove:
         import oslo_messaging
         from trove import rpc
         target = oslo_messaging.Target(topic="guestagent.%s" % self.guest_id)
-        return rpc.get_client(target, key=_KEY["value"], version_cap=None)
+        return rpc.get_client(target, key=instance_key(self.guest_id), version_cap=None)
 
     # -- casts, each answered by the conductor
     def _cast(self, api_method, notification_cls, start_payload, **kwargs):
@@ -203,6 +221,28 @@ class Trove:
         from trove.common import notification as n
         return self._cast("delete_database", n.DBaaSDatabaseDelete,
                           {"dbname": str(database.get("_name"))}, database=database)
+
+    def cast_update_attributes(self, username, hostname, user_attrs):
+        """As Trove's UserController.update: DBaaSUserUpdateAttributes, username."""
+        from trove.common import notification as n
+        return self._cast("update_attributes", n.DBaaSUserUpdateAttributes,
+                          {"username": str(username)}, username=username,
+                          hostname=hostname, user_attrs=user_attrs)
+
+    def cast_change_passwords(self, users):
+        """As Trove's UserController.update_all: DBaaSUserChangePassword, the names
+        joined with ','; users as models.User.change_password builds them."""
+        from trove.common import notification as n
+        names = ",".join(str(u.get("name")) for u in users)
+        return self._cast("change_passwords", n.DBaaSUserChangePassword,
+                          {"username": names}, users=users)
+
+    def update_attributes(self, username, hostname, user_attrs, timeout=CAST_OUTCOME_TIMEOUT):
+        return self.conductor.wait_outcome(
+            self.cast_update_attributes(username, hostname, user_attrs), timeout)
+
+    def change_passwords(self, users, timeout=CAST_OUTCOME_TIMEOUT):
+        return self.conductor.wait_outcome(self.cast_change_passwords(users), timeout)
 
     def create_user(self, users, timeout=CAST_OUTCOME_TIMEOUT):
         return self.conductor.wait_outcome(self.cast_create_user(users), timeout)
@@ -456,22 +496,25 @@ def write_config(path, config):
 
 
 class Agent:
-    def __init__(self, binary, config_path, log_path):
+    def __init__(self, binary, config_path, log_path, args=None):
+        """``args``: the command line after the binary (default ``run --config
+        config_path``), e.g. ``["run", "--trove-config", DIR, "--config", TOML]``."""
         self.binary = binary
         self.config_path = config_path
         self.log_path = log_path
+        self.args = list(args) if args is not None else ["run", "--config", config_path]
         self.proc = None
         self.starts = 0
 
     def start(self):
         log = open(self.log_path, "ab")
-        log.write(f"\n===== interop: starting {self.binary} run --config {self.config_path} "
+        log.write(f"\n===== interop: starting {self.binary} {' '.join(self.args)} "
                   f"at {time.strftime('%H:%M:%S')} =====\n".encode())
         log.flush()
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
         self.proc = subprocess.Popen(
-            [self.binary, "run", "--config", self.config_path],
+            [self.binary] + self.args,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         self.starts += 1
@@ -835,12 +878,27 @@ def make_db(db, name, charset=None, collate=None):
 
 
 
-def login(user, password, database=None):
-    """A PyMySQL session over TCP as this user (proves the password)."""
+def login(user, password, database=None, bind_address=None):
+    """A PyMySQL session over TCP as this user (proves the password).
+    ``bind_address`` picks the client's source address, i.e. the host part mysqld
+    matches accounts against (127.0.0.2 is loopback but not 127.0.0.1)."""
     import pymysql
     return pymysql.connect(host=MYSQL_TCP[0], port=MYSQL_TCP[1], user=user,
                            password=password, database=database, connect_timeout=5,
+                           read_timeout=10, charset="utf8mb4", bind_address=bind_address)
+
+
+def socket_login(user="root"):
+    """A fresh PyMySQL session over the unix socket (unix_socket authentication)."""
+    import pymysql
+    return pymysql.connect(unix_socket=MYSQL_SOCKET, user=user, connect_timeout=5,
                            read_timeout=10, charset="utf8mb4")
+
+
+def session_query(conn, sql, args=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
 
 
 def diff_snapshots(before, after):

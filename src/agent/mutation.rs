@@ -1,0 +1,239 @@
+//! Mutating commands: journaled, applied once, answered once.
+//!
+//! The worker takes commands one at a time in arrival order. For each:
+//!
+//! 1. a message whose `_unique_id` the journal knows is a redelivery or a
+//!    resend: a finished action is answered from the journal, a queued one is
+//!    applied, a running one is applied in recovery mode (what it already did
+//!    counts as done);
+//! 2. otherwise the action is admitted (`queued`, fsync'd);
+//! 3. passwords the caller left to the agent are generated;
+//! 4. `running`, apply, `success`/`failed` with the outcome;
+//! 5. the answer and the acknowledgement commit together at the broker, then
+//!    the action is marked answered.
+//!
+//! A crash before 5 leaves the message unacknowledged: the broker hands it
+//! out again and step 1 finishes the job without doing it twice.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::handler::{
+    Job, Meta, Shared, answer_body, apply_with_retry, commit_answer, failure_of, log_line,
+    mysql_failure,
+};
+use crate::amqp::Answerer;
+use crate::command::{Command, FailureKind};
+use crate::journal::{Action, NewAction, Status};
+use crate::mysql::users::Mode;
+use crate::rpc::Failure;
+
+/// Applies mutating commands one at a time, in the order they arrived.
+pub async fn worker(shared: Arc<Shared>, answerer: Answerer, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        run(&shared, &answerer, job).await;
+    }
+}
+
+async fn run(shared: &Shared, answerer: &Answerer, job: Job) {
+    let Job { mut cmd, meta } = job;
+    let known = (!meta.id.is_empty())
+        .then(|| shared.journal.find_unique(&meta.id))
+        .flatten();
+    let (action, mode) = match known {
+        Some(a) if a.status.is_finished() => {
+            tracing::info!(id = %meta.id, action = a.id, "already applied; answering from the journal");
+            answer_recorded(shared, answerer, &cmd, meta, a).await;
+            return;
+        }
+        Some(a) if a.status == Status::Running => {
+            tracing::info!(id = %meta.id, action = a.id, "interrupted while running; finishing it");
+            (a, Mode::Recovering)
+        }
+        Some(a) => (a, Mode::Fresh),
+        None => {
+            let Some((action_type, resource_type, resource_id)) = cmd.action() else {
+                return;
+            };
+            let new = NewAction {
+                action_type,
+                resource_type,
+                resource_id,
+                method: meta.method.clone(),
+                unique_id: (!meta.id.is_empty()).then(|| meta.id.clone()),
+                resources: cmd.resources(),
+                notification: meta.context.trove_notification().cloned(),
+                call: meta.call.is_some(),
+            };
+            match shared.journal.admit(new) {
+                Ok(a) => (a, Mode::Fresh),
+                Err(e) => {
+                    // Without a durable record the command must not run: leave
+                    // it unacknowledged for the broker to hand out again.
+                    tracing::error!(id = %meta.id, error = %e, "cannot journal the command; not applying it");
+                    return;
+                }
+            }
+        }
+    };
+    let generated = match cmd.generate_passwords() {
+        Ok(g) => g,
+        Err(e) => {
+            let failure = mysql_failure(&e, &meta.method);
+            record_and_answer(shared, answerer, &cmd, meta, action.id, Err(failure), None).await;
+            return;
+        }
+    };
+    let mut early_answer = false;
+    if meta.is_async && meta.call.is_some() {
+        // The caller wants the queued action now and will read the outcome
+        // with get_action; the generated password goes with it, once.
+        let reply = json!({"action": action.public_json(), "passwords": generated.to_json()});
+        let body = answer_body(shared, &meta, Ok(&reply));
+        if !commit_answer(shared, answerer, &meta, body.as_deref()).await {
+            return;
+        }
+        early_answer = true;
+        log_line(&meta, "queued", None);
+    }
+    if let Err(e) = shared.journal.start(action.id) {
+        tracing::error!(id = %meta.id, error = %e, "cannot journal the start; not applying it");
+        return;
+    }
+    let Some(outcome) = apply_with_retry(shared, &cmd, &meta, mode, &generated).await else {
+        return;
+    };
+    let outcome = outcome.map_err(|e| mysql_failure(&e, &meta.method));
+    let passwords = (!generated.is_empty()).then(|| generated.to_json());
+    if early_answer {
+        let stored = outcome
+            .as_ref()
+            .map(|v| stored_result(&cmd, v))
+            .map_err(journal_failure);
+        match shared
+            .journal
+            .finish(action.id, stored)
+            .and_then(|_| shared.journal.answered(action.id))
+        {
+            Ok(a) => {
+                tracing::info!(id = %meta.id, action = a.id, status = ?a.status, "async action finished")
+            }
+            Err(e) => tracing::error!(id = %meta.id, error = %e, "cannot journal the outcome"),
+        }
+        return;
+    }
+    cmd_passwords_dropped(&mut cmd);
+    record_and_answer(shared, answerer, &cmd, meta, action.id, outcome, passwords).await;
+}
+
+/// Records the outcome, answers, and marks the action answered.
+async fn record_and_answer(
+    shared: &Shared,
+    answerer: &Answerer,
+    cmd: &Command,
+    meta: Meta,
+    id: u64,
+    outcome: Result<Value, Failure>,
+    passwords: Option<Value>,
+) {
+    let stored = outcome
+        .as_ref()
+        .map(|v| stored_result(cmd, v))
+        .map_err(journal_failure);
+    let action = match shared.journal.finish(id, stored) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(id = %meta.id, error = %e, "cannot journal the outcome; leaving the command for redelivery");
+            return;
+        }
+    };
+    let label = if outcome.is_ok() { "ok" } else { "failed" };
+    let reply = reply_value(cmd, &meta, &action, outcome.as_ref().ok(), passwords);
+    let wire = match (&reply, &outcome) {
+        (Some(v), Ok(_)) => Ok(v),
+        (_, Err(f)) => Err(f),
+        (None, Ok(v)) => Ok(v),
+    };
+    let body = answer_body(shared, &meta, wire);
+    if commit_answer(shared, answerer, &meta, body.as_deref()).await
+        && let Err(e) = shared.journal.answered(id)
+    {
+        tracing::warn!(id = %meta.id, error = %e, "cannot journal the answer");
+    }
+    log_line(&meta, label, outcome.as_ref().err());
+}
+
+/// Answers a request whose action already finished, from the journal.
+async fn answer_recorded(
+    shared: &Shared,
+    answerer: &Answerer,
+    cmd: &Command,
+    meta: Meta,
+    a: Action,
+) {
+    let outcome = match a.status {
+        Status::Success => Ok(a.result.clone().unwrap_or(Value::Null)),
+        _ => Err(failure_of(
+            FailureKind::from_name(a.failure_class.as_deref().unwrap_or("")),
+            &meta.method,
+            a.finished_message.clone().unwrap_or_default(),
+        )),
+    };
+    let reply = reply_value(cmd, &meta, &a, outcome.as_ref().ok(), None);
+    let wire = match (&reply, &outcome) {
+        (Some(v), Ok(_)) => Ok(v),
+        (_, Err(f)) => Err(f),
+        (None, Ok(v)) => Ok(v),
+    };
+    let body = answer_body(shared, &meta, wire);
+    if commit_answer(shared, answerer, &meta, body.as_deref()).await
+        && let Err(e) = shared.journal.answered(a.id)
+    {
+        tracing::warn!(id = %meta.id, error = %e, "cannot journal the answer");
+    }
+    log_line(&meta, "duplicate", outcome.as_ref().err());
+}
+
+/// For a call to a method Trove sends as a cast, and for
+/// `regenerate_password`: `{"action", "passwords"}` instead of Trove's shape.
+fn reply_value(
+    cmd: &Command,
+    meta: &Meta,
+    action: &Action,
+    _result: Option<&Value>,
+    passwords: Option<Value>,
+) -> Option<Value> {
+    let wants_action = meta.call.is_some()
+        && (cmd.is_trove_cast() || matches!(cmd, Command::RegeneratePassword(_)));
+    wants_action.then(|| json!({"action": action.public_json(), "passwords": passwords.unwrap_or_else(|| json!({}))}))
+}
+
+/// What the journal keeps of a result: never a password.
+fn stored_result(cmd: &Command, v: &Value) -> Option<Value> {
+    match cmd {
+        Command::EnableRoot(_) => {
+            let mut v = v.clone();
+            if let Some(m) = v.as_object_mut() {
+                m.insert("_password".into(), Value::Null);
+            }
+            Some(v)
+        }
+        _ => Some(v.clone()),
+    }
+}
+
+fn journal_failure(f: &Failure) -> (&str, String) {
+    (f.class(), f.message().to_owned())
+}
+
+/// Generated passwords have been handed to the reply; drop the command's
+/// copies now rather than at the end of the scope.
+fn cmd_passwords_dropped(cmd: &mut Command) {
+    if let Command::CreateUsers(users) = cmd {
+        for u in users.iter_mut() {
+            u.password = None;
+        }
+    }
+}
