@@ -42,9 +42,24 @@ enum Cmd {
     Run(ConfigArgs),
     /// Validate the configuration and print it with every secret redacted.
     CheckConfig(ConfigArgs),
+    /// List recent actions from the journal (no secrets are ever stored).
+    Actions(ActionsArgs),
     /// Create (or update) the agent's own mysqld account, authenticated by
     /// the unix socket. Run once as root, e.g. by the package's postinst.
     Bootstrap(BootstrapArgs),
+}
+
+/// Which actions to show.
+#[derive(Debug, clap::Args)]
+struct ActionsArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// How many of the newest actions.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Where bootstrap connects and what it creates.
@@ -90,6 +105,7 @@ pub fn run() -> ExitCode {
             Err(e) => config_error(&e),
         },
         Cmd::Bootstrap(args) => bootstrap(&args),
+        Cmd::Actions(args) => actions(&args),
         Cmd::Run(args) => {
             let cfg = match args.load() {
                 Ok(c) => c,
@@ -99,6 +115,46 @@ pub fn run() -> ExitCode {
             run_agent(cfg)
         }
     }
+}
+
+fn actions(args: &ActionsArgs) -> ExitCode {
+    let cfg = match args.config.load() {
+        Ok(c) => c,
+        Err(e) => return config_error(&e),
+    };
+    let list = match crate::journal::Journal::peek(&cfg.state.dir, args.limit) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("guestagent: actions: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    if args.json {
+        for a in &list {
+            println!("{}", a.public_json());
+        }
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{:>6}  {:<20}  {:<30}  {:<8}  {:<20}  MESSAGE",
+        "ID", "CREATED", "ACTION", "STATUS", "RESOURCE"
+    );
+    for a in &list {
+        let status = serde_json::to_value(a.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        println!(
+            "{:>6}  {:<20}  {:<30}  {:<8}  {:<20}  {}",
+            a.id,
+            a.created_at,
+            a.action_type,
+            status,
+            a.resource_id.as_deref().unwrap_or("-"),
+            a.finished_message.as_deref().unwrap_or("")
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn bootstrap(args: &BootstrapArgs) -> ExitCode {

@@ -109,3 +109,51 @@ fn bootstrap_says_when_mysqld_is_away_and_refuses_root() {
     let out = guestagent(&["bootstrap", "--account", "a'b"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn actions_lists_the_journal_newest_first() {
+    use guestagent::journal::{Journal, NewAction};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let journal = Journal::open(&state, std::time::Duration::from_secs(3600)).unwrap();
+    for (i, kind) in ["database_user_create", "database_delete"]
+        .iter()
+        .enumerate()
+    {
+        let a = journal
+            .admit(NewAction {
+                action_type: kind,
+                resource_type: "database_user",
+                resource_id: Some(format!("res{i}")),
+                method: "create_user".into(),
+                unique_id: Some(format!("u{i}")),
+                resources: vec![],
+                notification: None,
+                call: false,
+            })
+            .unwrap();
+        journal.finish(a.id, Ok(None)).unwrap();
+    }
+    drop(journal);
+    let cfg = format!("guest_id = \"g\"\n[state]\ndir = \"{}\"\n", state.display());
+    let path = write(dir.path(), "g.toml", &cfg);
+    let out = guestagent(&["actions", "--config", &path]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = stdout.find("database_delete").expect("newest listed");
+    let second = stdout.find("database_user_create").expect("older listed");
+    assert!(first < second, "{stdout}");
+    let out = guestagent(&["actions", "--config", &path, "--json", "--limit", "1"]);
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["action_type"], "database_delete");
+    assert_eq!(v["status"], "success");
+    assert!(
+        v.get("unique_id").is_none(),
+        "bookkeeping stays private: {v}"
+    );
+}

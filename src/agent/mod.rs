@@ -10,6 +10,7 @@
 mod backoff;
 mod handler;
 mod mutation;
+mod recovery;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +54,8 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
             cfg.state.dir.display()
         ))
     })?;
-    let left = journal.unanswered();
+    let mut left: std::collections::HashSet<u64> =
+        journal.unanswered().iter().map(|a| a.id).collect();
     if !left.is_empty() {
         tracing::warn!(
             actions = left.len(),
@@ -101,7 +103,13 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
                 }
                 outage_logged = false;
                 backoff.reset();
-                serve(session, &shared, cfg.amqp.report_interval).await;
+                serve(
+                    session,
+                    &shared,
+                    cfg.amqp.report_interval,
+                    std::mem::take(&mut left),
+                )
+                .await;
             }
             Err(e) => {
                 if !outage_logged {
@@ -163,7 +171,12 @@ async fn connect_mysql(
 /// Serves one broker session until it breaks or shutdown is asked for, then
 /// drains: no new deliveries, the commands in hand finish (bounded), and the
 /// connection is closed. Unacknowledged deliveries go back to the queue.
-async fn serve(mut session: Session, shared: &Arc<Shared>, report_interval: Duration) {
+async fn serve(
+    mut session: Session,
+    shared: &Arc<Shared>,
+    report_interval: Duration,
+    left: std::collections::HashSet<u64>,
+) {
     let publisher = session.publisher();
     let answerer = session.answerer();
     let tracker = TaskTracker::new();
@@ -210,6 +223,12 @@ async fn serve(mut session: Session, shared: &Arc<Shared>, report_interval: Dura
         shared.clone(),
         publisher.clone(),
         report_interval,
+        session_done.clone(),
+    ));
+    tracker.spawn(recovery::sweep(
+        shared.clone(),
+        publisher.clone(),
+        left,
         session_done.clone(),
     ));
 

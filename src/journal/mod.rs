@@ -146,6 +146,13 @@ impl Journal {
             .cloned()
     }
 
+    /// The newest `limit` actions of the journal in `dir`, read without
+    /// opening it for writing (for `guestagent actions` beside a running agent).
+    pub fn peek(dir: &Path, limit: usize) -> Result<Vec<Action>, JournalError> {
+        let actions = store::read_only(dir)?;
+        Ok(actions.into_values().rev().take(limit).collect())
+    }
+
     /// Records a new action as `queued`, durably.
     pub fn admit(&self, new: NewAction) -> Result<Action, JournalError> {
         let now = action::now_rfc3339();

@@ -108,6 +108,21 @@ impl Store {
     }
 }
 
+/// Reads the journal in `dir` without changing it (safe while the daemon
+/// runs): the actions of every complete record.
+pub fn read_only(dir: &Path) -> Result<BTreeMap<u64, Action>, JournalError> {
+    let path = dir.join(FILE);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        // No journal yet: no actions yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(JournalError::io(&path, e)),
+    };
+    replay(&file)
+        .map(|(actions, _)| actions)
+        .map_err(|e| JournalError::io(&path, e))
+}
+
 /// Reads every complete record; returns the actions and the length of the
 /// good prefix of the file.
 fn replay(file: &File) -> std::io::Result<(BTreeMap<u64, Action>, u64)> {

@@ -1,0 +1,83 @@
+//! Actions a crash left unanswered whose messages never came back.
+//!
+//! Normally the broker redelivers an unacknowledged message and the worker
+//! finishes its action. A message can still be lost for good: its queue
+//! deleted, its TTL expired, or an `async` call acknowledged before the
+//! work. After a grace period this sweep gives each such action its one
+//! outcome: a finished one is reported as it finished; an unfinished one is
+//! failed, saying the outcome is unknown, so nobody waits forever.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::handler::Shared;
+use crate::amqp::Publisher;
+use crate::rpc::Context;
+
+/// How long redeliveries get after the agent starts consuming.
+pub const GRACE: Duration = Duration::from_secs(60);
+
+/// Waits [`GRACE`], then settles the actions in `left` still unanswered.
+pub async fn sweep(
+    shared: Arc<Shared>,
+    publisher: Publisher,
+    left: HashSet<u64>,
+    done: CancellationToken,
+) {
+    if left.is_empty() {
+        return;
+    }
+    tokio::select! {
+        _ = done.cancelled() => return,
+        _ = tokio::time::sleep(GRACE) => {}
+    }
+    for a in shared
+        .journal
+        .unanswered()
+        .into_iter()
+        .filter(|a| left.contains(&a.id))
+    {
+        let a = if a.status.is_finished() {
+            a
+        } else {
+            let msg = "the agent stopped while this command was in hand and its message never came back; \
+                       its outcome is unknown: check the resource";
+            match shared
+                .journal
+                .finish(a.id, Err(("GuestError", msg.to_owned())))
+            {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(action = a.id, error = %e, "cannot journal a recovered outcome");
+                    continue;
+                }
+            }
+        };
+        // A call's caller is long gone; a cast's outcome goes to the conductor.
+        if !a.call
+            && let Some(n) = &a.notification
+        {
+            let mut ctx = serde_json::Map::new();
+            ctx.insert("trove_notification".into(), n.clone());
+            let ctx = Context::from_map(ctx);
+            let outcome = match a.finished_success {
+                Some(true) => Ok(()),
+                _ => Err(a.finished_message.as_deref().unwrap_or("failed")),
+            };
+            if let Some(body) = shared.conductor.notification(&shared.codec, &ctx, outcome) {
+                let (exchange, topic) = shared.conductor.route();
+                if let Err(e) = publisher.publish(exchange, topic, &body).await {
+                    tracing::warn!(action = a.id, error = %e, "recovered outcome not sent; will retry at next start");
+                    continue;
+                }
+            }
+        }
+        if let Err(e) = shared.journal.answered(a.id) {
+            tracing::error!(action = a.id, error = %e, "cannot journal a recovered answer");
+        }
+        tracing::warn!(action = a.id, method = %a.method, status = ?a.status, "settled an action whose message never came back");
+    }
+}
