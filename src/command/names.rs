@@ -134,7 +134,8 @@ impl HostPattern {
         if s != "%" && !is_network(&s.replace(['%', '_'], "1")) {
             return err("must be '%', an IP address or network, or a '%'/'_' wildcard of one");
         }
-        Ok(HostPattern(s.to_owned()))
+        // mysqld keeps host names in lower case; so must every lookup.
+        Ok(HostPattern(s.to_ascii_lowercase()))
     }
 
     /// Accepts any host as it is stored in mysqld, for reading accounts back;
@@ -428,6 +429,11 @@ mod tests {
         ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn hosts_are_kept_in_lower_case_as_mysqld_does() {
+        assert_eq!(HostPattern::parse("FE80::1").unwrap().as_str(), "fe80::1");
     }
 
     #[test]
