@@ -54,11 +54,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
             cfg.state.dir.display()
         ))
     })?;
-    let mut left: std::collections::HashSet<u64> =
-        journal.unanswered().iter().map(|a| a.id).collect();
-    if !left.is_empty() {
+    let left = journal.unanswered().len();
+    if left > 0 {
         tracing::warn!(
-            actions = left.len(),
+            actions = left,
             "commands were in hand when the agent last stopped; they finish when the broker redelivers them"
         );
     }
@@ -103,13 +102,11 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
                 }
                 outage_logged = false;
                 backoff.reset();
-                serve(
-                    session,
-                    &shared,
-                    cfg.amqp.report_interval,
-                    std::mem::take(&mut left),
-                )
-                .await;
+                // Whatever a previous session (or process) left unanswered
+                // belongs to messages that may come back; the sweep settles
+                // those that do not.
+                let left = shared.journal.unanswered().iter().map(|a| a.id).collect();
+                serve(session, &shared, cfg.amqp.report_interval, left).await;
             }
             Err(e) => {
                 if !outage_logged {

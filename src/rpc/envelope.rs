@@ -41,7 +41,10 @@ pub(crate) fn open(body: &[u8], max_bytes: usize) -> Result<Map<String, Value>, 
             expected: "a string holding JSON",
         });
     };
-    match serde_json::from_str(&message).map_err(RpcError::Json)? {
+    // The inner text carries any password in the clear (without RPC
+    // encryption); wipe it once parsed.
+    let message = zeroize::Zeroizing::new(message);
+    match serde_json::from_str(message.as_str()).map_err(RpcError::Json)? {
         Value::Object(inner) => Ok(inner),
         _ => Err(RpcError::BadField {
             field: MESSAGE_KEY,
