@@ -5,6 +5,8 @@
 //! deleted, its TTL expired, or an `async` call acknowledged before the
 //! work. After a grace period this sweep gives each such action its one
 //! outcome: a finished one is reported as it finished; an unfinished one is
+//! checked against mysqld where the journal says enough (do the accounts or
+//! databases it creates exist, are the ones it drops gone?) and otherwise
 //! failed, saying the outcome is unknown, so nobody waits forever.
 
 use std::collections::HashSet;
@@ -15,7 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::Shared;
 use crate::amqp::Publisher;
+use crate::command::names::{Account, DbName, HostPattern, UserName};
+use crate::journal::Action;
+use crate::mysql::Mysql;
 use crate::rpc::Context;
+
+const UNKNOWN: &str = "the agent stopped while this command was in hand and its message never came back; \
+                       its outcome is unknown: check the resource";
 
 /// How long redeliveries get after the agent starts consuming.
 pub const GRACE: Duration = Duration::from_secs(60);
@@ -43,12 +51,12 @@ pub async fn sweep(
         let a = if a.status.is_finished() {
             a
         } else {
-            let msg = "the agent stopped while this command was in hand and its message never came back; \
-                       its outcome is unknown: check the resource";
-            match shared
-                .journal
-                .finish(a.id, Err(("GuestError", msg.to_owned())))
-            {
+            let outcome = match reconcile(&shared.mysql, &a).await {
+                Some(Ok(())) => Ok(None),
+                Some(Err(msg)) => Err(("GuestError", msg)),
+                None => Err(("GuestError", UNKNOWN.to_owned())),
+            };
+            match shared.journal.finish(a.id, outcome) {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::error!(action = a.id, error = %e, "cannot journal a recovered outcome");
@@ -80,4 +88,44 @@ pub async fn sweep(
         }
         tracing::warn!(action = a.id, method = %a.method, status = ?a.status, "settled an action whose message never came back");
     }
+}
+
+/// Whether an unfinished action took effect, judged from mysqld: `None`
+/// when its kind cannot be judged from the journal (or mysqld is away).
+async fn reconcile(db: &Mysql, a: &Action) -> Option<Result<(), String>> {
+    let want_present = match a.action_type.as_str() {
+        "database_user_create" | "database_create" => true,
+        "database_user_delete" | "database_delete" => false,
+        _ => return None,
+    };
+    let users = a.resource_type == "database_user";
+    let mut wrong = Vec::new();
+    for r in &a.resources {
+        let present = if users {
+            let (name, host) = r.rsplit_once('@')?;
+            let account = Account {
+                name: UserName::parse(name).ok()?,
+                host: HostPattern::parse(host).ok()?,
+            };
+            db.account_exists(&account).await.ok()?
+        } else {
+            db.schema_exists(&DbName::parse(r).ok()?).await.ok()?
+        };
+        if present != want_present {
+            wrong.push(r.as_str());
+        }
+    }
+    Some(if wrong.is_empty() {
+        Ok(())
+    } else {
+        let state = if want_present {
+            "missing"
+        } else {
+            "still present"
+        };
+        Err(format!(
+            "the agent stopped while applying this command; after restart {state}: {}",
+            wrong.join(", ")
+        ))
+    })
 }

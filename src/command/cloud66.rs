@@ -54,7 +54,7 @@ pub async fn list_database_users(
                 "host": account.host.as_str(),
                 "databases": dbs.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>(),
                 "user_type": user_type(&levels),
-                "created_at": created.get(&id),
+                "created_at": created.get(&account.to_string()),
             })
         })
         .collect();

@@ -371,18 +371,21 @@ impl Command {
         })
     }
 
-    /// Every resource the command touches, for the journal: each user's uid,
-    /// each database's name.
+    /// Every resource the command touches, for the journal: each account as
+    /// `name@host`, each database by name. Enough to check after a crash
+    /// whether the command took effect; never a secret.
     pub fn resources(&self) -> Vec<String> {
         match self {
-            Command::CreateUsers(u) => u.iter().map(|u| cloud66::uid(&u.account)).collect(),
-            Command::ChangePasswords(c) => c.iter().map(|(a, _)| cloud66::uid(a)).collect(),
+            Command::CreateUsers(u) => u.iter().map(|u| u.account.to_string()).collect(),
+            Command::ChangePasswords(c) => c.iter().map(|(a, _)| a.to_string()).collect(),
+            Command::DeleteUser(a)
+            | Command::UpdateAttributes(a, _)
+            | Command::RegeneratePassword(a)
+            | Command::GrantAccess(a, _)
+            | Command::RevokeAccess(a, _) => vec![a.to_string()],
             Command::CreateDatabases(d) => d.iter().map(|d| d.name.to_string()).collect(),
-            _ => self
-                .action()
-                .and_then(|(_, _, id)| id)
-                .into_iter()
-                .collect(),
+            Command::DeleteDatabase(n) => vec![n.to_string()],
+            _ => Vec::new(),
         }
     }
 

@@ -267,7 +267,7 @@ impl Journal {
         (page, next)
     }
 
-    /// When each user was created, by uid: the newest successful
+    /// When each account was created, by `name@host`: the newest successful
     /// `database_user_create` action naming it.
     pub fn created_users(&self) -> std::collections::HashMap<String, String> {
         let inner = self.lock();
@@ -276,8 +276,8 @@ impl Journal {
             if a.action_type != "database_user_create" || a.status != Status::Success {
                 continue;
             }
-            for uid in a.resource_id.iter().chain(a.resources.iter()) {
-                out.insert(uid.clone(), a.created_at.clone());
+            for account in &a.resources {
+                out.insert(account.clone(), a.created_at.clone());
             }
         }
         out

@@ -12,7 +12,7 @@ fn new(unique: &str) -> NewAction {
         resource_id: Some("user_1".into()),
         method: "create_user".into(),
         unique_id: Some(unique.into()),
-        resources: vec!["user_1".into()],
+        resources: vec!["app@%".into()],
         notification: None,
         call: false,
     }

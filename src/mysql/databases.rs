@@ -114,6 +114,12 @@ impl Mysql {
             .map_err(|e| MysqlError::from_driver(format!("DROP DATABASE {name}"), e))
     }
 
+    /// True when the schema exists.
+    pub async fn schema_exists(&self, name: &DbName) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        self.database_exists(&mut conn, name).await
+    }
+
     pub(crate) async fn database_exists(
         &self,
         conn: &mut mysql_async::Conn,

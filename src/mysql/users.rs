@@ -220,6 +220,12 @@ impl Mysql {
             .map_err(|e| MysqlError::from_driver(format!("DROP USER {account}"), e))
     }
 
+    /// True when the account exists.
+    pub async fn account_exists(&self, account: &Account) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        self.user_exists(&mut conn, account).await
+    }
+
     pub(crate) async fn user_exists(
         &self,
         conn: &mut mysql_async::Conn,
