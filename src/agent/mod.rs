@@ -61,11 +61,12 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
             "commands were in hand when the agent last stopped; they finish when the broker redelivers them"
         );
     }
-    let Some(mysql) = connect_mysql(&cfg, protected, &shutdown).await else {
-        return Ok(());
-    };
-    let server = mysql.server();
-    tracing::info!(flavor = ?server.flavor, version = %server.version, "mysqld ready");
+    let mysql = Mysql::new(&cfg.mysql, protected);
+    if let Err(e) = mysql.server().await {
+        // Not fatal: the agent consumes and heartbeats (`shutdown`/`crashed`)
+        // while mysqld is away; commands wait for it within their patience.
+        tracing::warn!(socket = %cfg.mysql.socket.display(), error = %e, "mysqld unavailable at start; serving anyway");
+    }
     let topology =
         Topology::for_guest(&cfg.amqp.exchange, &cfg.guest_id, &cfg.amqp.conductor_topic);
     let shared = Arc::new(Shared {
@@ -134,35 +135,6 @@ pub enum AgentError {
     /// Something about the host makes running impossible.
     #[error("{0}")]
     Fatal(String),
-}
-
-/// Connects to mysqld, retrying until it answers. `None` when shutdown came first.
-async fn connect_mysql(
-    cfg: &Config,
-    protected: Protected,
-    shutdown: &CancellationToken,
-) -> Option<Mysql> {
-    let mut backoff = Backoff::new();
-    let mut logged = false;
-    loop {
-        let attempt = tokio::select! {
-            _ = shutdown.cancelled() => return None,
-            m = Mysql::connect(&cfg.mysql, protected.clone()) => m,
-        };
-        match attempt {
-            Ok(m) => return Some(m),
-            Err(e) => {
-                if !logged {
-                    tracing::warn!(socket = %cfg.mysql.socket.display(), error = %e, "mysqld unavailable; retrying with back-off");
-                    logged = true;
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                }
-            }
-        }
-    }
 }
 
 /// Serves one broker session until it breaks or shutdown is asked for, then

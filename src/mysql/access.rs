@@ -104,9 +104,9 @@ impl Mysql {
     pub async fn access_levels(&self) -> Result<Vec<(Account, Vec<(DbName, Level)>)>> {
         let (users, _) = self.list_users(&super::Page::default()).await?;
         let mut conn = self.conn().await?;
-        let all = self.server.db_all_privileges_predicate();
+        let all = self.facts()?.db_all_privileges_predicate();
         let others: Vec<String> = self
-            .server
+            .facts()?
             .db_all_priv_columns
             .iter()
             .filter(|c| {

@@ -39,7 +39,7 @@ impl Mysql {
                 return Err(MysqlError::UserNotFound(account.clone()));
             }
             if let (Some(t), Some(pw)) = (target, &change.password) {
-                conn.query_drop(alter_password_sql(self.server.flavor, t, pw))
+                conn.query_drop(alter_password_sql(self.facts()?.flavor, t, pw))
                     .await
                     .map_err(|e| {
                         MysqlError::from_driver_secret(format!("set the password of {t}"), e)
@@ -65,7 +65,7 @@ impl Mysql {
         let current = target.unwrap_or(account);
         if let Some(pw) = &change.password
             && let Err(e) = conn
-                .query_drop(alter_password_sql(self.server.flavor, current, pw))
+                .query_drop(alter_password_sql(self.facts()?.flavor, current, pw))
                 .await
         {
             let err = MysqlError::from_driver_secret(format!("set the password of {current}"), e);
@@ -96,7 +96,7 @@ impl Mysql {
         let mut done = Vec::new();
         for (i, (a, pw)) in changes.iter().enumerate() {
             if let Err(e) = conn
-                .query_drop(alter_password_sql(self.server.flavor, a, pw))
+                .query_drop(alter_password_sql(self.facts()?.flavor, a, pw))
                 .await
             {
                 let err = MysqlError::from_driver_secret(format!("set the password of {a}"), e);

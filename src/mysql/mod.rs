@@ -20,6 +20,7 @@ pub mod root;
 pub mod system;
 pub mod users;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -72,7 +73,8 @@ impl Server {
 #[derive(Debug, Clone)]
 pub struct Mysql {
     pool: Pool,
-    server: Server,
+    /// Set by the first successful connection.
+    server: Arc<OnceLock<Server>>,
     protected: Protected,
 }
 
@@ -85,8 +87,11 @@ const SESSION_SETUP: &str =
 pub const MODE: BackslashMode = BackslashMode::Escapes;
 
 impl Mysql {
-    /// Opens the pool and probes the server. Fails when mysqld does not answer.
-    pub async fn connect(cfg: &MysqlConfig, protected: Protected) -> Result<Self> {
+    /// A handle on mysqld. Nothing connects yet: the first command (or
+    /// heartbeat) opens a connection and probes the server, so the agent
+    /// serves the broker, and reports mysqld's state, even while mysqld is
+    /// away.
+    pub fn new(cfg: &MysqlConfig, protected: Protected) -> Self {
         let opts = OptsBuilder::default()
             .socket(Some(cfg.socket.to_string_lossy().into_owned()))
             .user(Some(cfg.user.clone()))
@@ -102,23 +107,25 @@ impl Mysql {
                     .with_reset_connection(false)
                     .with_inactive_connection_ttl(Duration::from_secs(60)),
             );
-        let pool = Pool::new(opts);
-        let mut conn = pool
-            .get_conn()
-            .await
-            .map_err(|e| MysqlError::from_driver("connect", e))?;
-        let server = probe(&mut conn).await?;
-        drop(conn);
-        Ok(Mysql {
-            pool,
-            server,
+        Mysql {
+            pool: Pool::new(opts),
+            server: Arc::new(OnceLock::new()),
             protected,
-        })
+        }
     }
 
-    /// What the probe learned about the server.
-    pub fn server(&self) -> &Server {
-        &self.server
+    /// What the probe learned about the server; probes now if no command
+    /// has yet. Fails while mysqld is away.
+    pub async fn server(&self) -> Result<&Server> {
+        drop(self.conn().await?);
+        self.facts()
+    }
+
+    /// The probe's facts, once [`Mysql::conn`] has succeeded.
+    fn facts(&self) -> Result<&Server> {
+        self.server
+            .get()
+            .ok_or_else(|| MysqlError::Unavailable("mysqld has not been probed yet".into()))
     }
 
     /// The protected accounts and schemas in force.
@@ -139,11 +146,19 @@ impl Mysql {
         let _ = self.pool.disconnect().await;
     }
 
+    /// A pooled connection to a probed server.
     async fn conn(&self) -> Result<Conn> {
-        self.pool
+        let mut conn = self
+            .pool
             .get_conn()
             .await
-            .map_err(|e| MysqlError::from_driver("connect", e))
+            .map_err(|e| MysqlError::from_driver("connect", e))?;
+        if self.server.get().is_none() {
+            let facts = probe(&mut conn).await?;
+            tracing::info!(flavor = ?facts.flavor, version = %facts.version, "mysqld probed");
+            let _ = self.server.set(facts);
+        }
+        Ok(conn)
     }
 }
 

@@ -45,9 +45,9 @@ impl Mysql {
         let root = remote_root()?;
         let mut conn = self.conn().await?;
         let sql = if self.user_exists(&mut conn, &root).await? {
-            alter_password_sql(self.server.flavor, &root, password)
+            alter_password_sql(self.facts()?.flavor, &root, password)
         } else {
-            create_user_sql(self.server.flavor, &root, password)
+            create_user_sql(self.facts()?.flavor, &root, password)
         };
         conn.query_drop(sql)
             .await

@@ -79,7 +79,7 @@ impl Mysql {
     /// `root` on a remote host is listed (as root) while remote root is enabled.
     pub async fn list_users(&self, page: &Page) -> Result<(Vec<UserInfo>, Option<String>)> {
         let mut conn = self.conn().await?;
-        let sql = if self.server.has_roles {
+        let sql = if self.facts()?.has_roles {
             "SELECT User, Host FROM mysql.user WHERE is_role = 'N'"
         } else {
             "SELECT User, Host FROM mysql.user"
@@ -179,9 +179,9 @@ impl Mysql {
             .as_ref()
             .ok_or_else(|| MysqlError::Protocol(format!("no password for {}", u.account)))?;
         let sql = if exists {
-            alter_password_sql(self.server.flavor, &u.account, password)
+            alter_password_sql(self.facts()?.flavor, &u.account, password)
         } else {
-            create_user_sql(self.server.flavor, &u.account, password)
+            create_user_sql(self.facts()?.flavor, &u.account, password)
         };
         conn.query_drop(sql)
             .await
@@ -248,7 +248,7 @@ impl Mysql {
         conn: &mut mysql_async::Conn,
         only: Option<&Account>,
     ) -> Result<HashMap<String, Vec<DbName>>> {
-        let pred = self.server.db_all_privileges_predicate();
+        let pred = self.facts()?.db_all_privileges_predicate();
         let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = match only {
             Some(a) => {
                 conn.exec(
