@@ -150,19 +150,10 @@ async fn record_and_answer(
         }
     };
     let label = if outcome.is_ok() { "ok" } else { "failed" };
-    let reply = reply_value(cmd, &meta, &action, outcome.as_ref().ok(), passwords);
-    let wire = match (&reply, &outcome) {
-        (Some(v), Ok(_)) => Ok(v),
-        (_, Err(f)) => Err(f),
-        (None, Ok(v)) => Ok(v),
-    };
-    let body = answer_body(shared, &meta, wire);
-    if commit_answer(shared, answerer, &meta, body.as_deref()).await
-        && let Err(e) = shared.journal.answered(id)
-    {
-        tracing::warn!(id = %meta.id, error = %e, "cannot journal the answer");
-    }
-    log_line(&meta, label, outcome.as_ref().err());
+    answer(
+        shared, answerer, cmd, meta, &action, outcome, passwords, label,
+    )
+    .await;
 }
 
 /// Answers a request whose action already finished, from the journal.
@@ -181,19 +172,34 @@ async fn answer_recorded(
             a.finished_message.clone().unwrap_or_default(),
         )),
     };
-    let reply = reply_value(cmd, &meta, &a, outcome.as_ref().ok(), None);
+    answer(shared, answerer, cmd, meta, &a, outcome, None, "duplicate").await;
+}
+
+/// Publishes the outcome (in the action shape where the request asks for
+/// it), acknowledges, marks the action answered, and logs the command.
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    shared: &Shared,
+    answerer: &Answerer,
+    cmd: &Command,
+    meta: Meta,
+    action: &Action,
+    outcome: Result<Value, Failure>,
+    passwords: Option<Value>,
+    label: &str,
+) {
+    let reply = reply_value(cmd, &meta, action, passwords);
     let wire = match (&reply, &outcome) {
-        (Some(v), Ok(_)) => Ok(v),
         (_, Err(f)) => Err(f),
-        (None, Ok(v)) => Ok(v),
+        (Some(v), Ok(_)) | (None, Ok(v)) => Ok(v),
     };
     let body = answer_body(shared, &meta, wire);
     if commit_answer(shared, answerer, &meta, body.as_deref()).await
-        && let Err(e) = shared.journal.answered(a.id)
+        && let Err(e) = shared.journal.answered(action.id)
     {
         tracing::warn!(id = %meta.id, error = %e, "cannot journal the answer");
     }
-    log_line(&meta, "duplicate", outcome.as_ref().err());
+    log_line(&meta, label, outcome.as_ref().err());
 }
 
 /// For a call to a method Trove sends as a cast, and for
@@ -202,7 +208,6 @@ fn reply_value(
     cmd: &Command,
     meta: &Meta,
     action: &Action,
-    _result: Option<&Value>,
     passwords: Option<Value>,
 ) -> Option<Value> {
     let wants_action = meta.call.is_some()

@@ -8,6 +8,7 @@
 
 use mysql_async::prelude::Queryable;
 
+use super::error::partial;
 use super::{MODE, Mysql, MysqlError, Result, quote, text};
 use crate::command::names::{Account, DbName};
 
@@ -27,7 +28,7 @@ impl Mysql {
         if !self.user_exists(&mut conn, account).await? {
             return Err(MysqlError::UserNotFound(account.clone()));
         }
-        let mut done = Vec::new();
+        let labels: Vec<String> = dbs.iter().map(|d| d.to_string()).collect();
         for (i, db) in dbs.iter().enumerate() {
             let sql = format!(
                 "GRANT ALL PRIVILEGES ON {}.* TO {}",
@@ -36,17 +37,8 @@ impl Mysql {
             );
             if let Err(e) = conn.query_drop(sql).await {
                 let err = MysqlError::from_driver(format!("GRANT ALL ON {db} TO {account}"), e);
-                if dbs.len() == 1 {
-                    return Err(err);
-                }
-                return Err(MysqlError::Partial {
-                    done,
-                    failed: db.to_string(),
-                    reason: Box::new(err),
-                    not_attempted: dbs[i + 1..].iter().map(|d| d.to_string()).collect(),
-                });
+                return Err(partial(&labels, i, err));
             }
-            done.push(db.to_string());
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 use mysql_async::prelude::Queryable;
 
+use super::error::partial;
 use super::users::{Mode, alter_password_sql};
 use super::{MODE, Mysql, MysqlError, Result, quote};
 use crate::command::names::{Account, Password};
@@ -93,27 +94,15 @@ impl Mysql {
                 return Err(MysqlError::UserNotFound(a.clone()));
             }
         }
-        let mut done = Vec::new();
+        let labels: Vec<String> = changes.iter().map(|(a, _)| a.to_string()).collect();
         for (i, (a, pw)) in changes.iter().enumerate() {
             if let Err(e) = conn
                 .query_drop(alter_password_sql(self.facts()?.flavor, a, pw))
                 .await
             {
                 let err = MysqlError::from_driver_secret(format!("set the password of {a}"), e);
-                if changes.len() == 1 {
-                    return Err(err);
-                }
-                return Err(MysqlError::Partial {
-                    done,
-                    failed: a.to_string(),
-                    reason: Box::new(err),
-                    not_attempted: changes[i + 1..]
-                        .iter()
-                        .map(|(a, _)| a.to_string())
-                        .collect(),
-                });
+                return Err(partial(&labels, i, err));
             }
-            done.push(a.to_string());
         }
         Ok(())
     }

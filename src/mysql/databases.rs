@@ -6,6 +6,7 @@
 
 use mysql_async::prelude::Queryable;
 
+use super::error::partial;
 use super::users::Mode;
 use super::{Mysql, MysqlError, Page, Result, quote, text};
 use crate::command::names::{Charset, DbName};
@@ -78,24 +79,12 @@ impl Mysql {
             }
             statements.push((db.name.clone(), sql));
         }
-        let mut done = Vec::new();
+        let labels: Vec<String> = statements.iter().map(|(n, _)| n.to_string()).collect();
         for (i, (name, sql)) in statements.iter().enumerate() {
             if let Err(e) = conn.query_drop(sql).await {
                 let err = MysqlError::from_driver(format!("CREATE DATABASE {name}"), e);
-                if dbs.len() == 1 {
-                    return Err(err);
-                }
-                return Err(MysqlError::Partial {
-                    done,
-                    failed: name.to_string(),
-                    reason: Box::new(err),
-                    not_attempted: statements[i + 1..]
-                        .iter()
-                        .map(|(n, _)| n.to_string())
-                        .collect(),
-                });
+                return Err(partial(&labels, i, err));
             }
-            done.push(name.to_string());
         }
         Ok(())
     }

@@ -70,6 +70,21 @@ fn rest_text(rest: &[String]) -> String {
     }
 }
 
+/// Item `i` of a multi-item change (named by `labels`) failed with `reason`
+/// after the items before it were applied: a [`MysqlError::Partial`] saying
+/// exactly that, or just `reason` when there was only one item.
+pub(crate) fn partial(labels: &[String], i: usize, reason: MysqlError) -> MysqlError {
+    if labels.len() <= 1 || i >= labels.len() {
+        return reason;
+    }
+    MysqlError::Partial {
+        done: labels[..i].to_vec(),
+        failed: labels[i].clone(),
+        reason: Box::new(reason),
+        not_attempted: labels[i + 1..].to_vec(),
+    }
+}
+
 /// mysqld error codes that mean "try again", not "this cannot work".
 const TRANSIENT_CODES: &[u16] = &[
     1040, // too many connections
@@ -116,5 +131,34 @@ impl MysqlError {
             },
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_says_exactly_what_was_applied() {
+        let labels: Vec<String> = ["a@%", "b@%", "c@%"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let e = partial(&labels, 1, MysqlError::Protocol("boom".into()));
+        assert_eq!(
+            e.to_string(),
+            "applied: a@%; b@% failed: unexpected answer from mysqld: boom; not attempted: c@%"
+        );
+        let e = partial(&labels, 0, MysqlError::Unavailable("gone".into()));
+        assert!(e.to_string().starts_with("nothing was applied; a@% failed"));
+        assert!(
+            e.is_transient(),
+            "a partial failure is as transient as its cause"
+        );
+        let one = vec!["a@%".to_string()];
+        assert!(matches!(
+            partial(&one, 0, MysqlError::Protocol("x".into())),
+            MysqlError::Protocol(_)
+        ));
     }
 }

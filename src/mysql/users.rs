@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use mysql_async::prelude::Queryable;
 
+use super::error::partial;
 use super::quote::{self, native_password_hash};
 use super::{Flavor, MODE, Mysql, MysqlError, Page, Result, text};
 use crate::command::names::{Account, DbName, HostPattern, Password, UserName};
@@ -145,23 +146,11 @@ impl Mysql {
             }
             exists.push(found);
         }
-        let mut done = Vec::new();
+        let labels: Vec<String> = users.iter().map(|u| u.account.to_string()).collect();
         for (i, u) in users.iter().enumerate() {
             if let Err(e) = self.create_one(&mut conn, u, exists[i]).await {
-                if done.is_empty() && users.len() == 1 {
-                    return Err(e);
-                }
-                return Err(MysqlError::Partial {
-                    done,
-                    failed: u.account.to_string(),
-                    reason: Box::new(e),
-                    not_attempted: users[i + 1..]
-                        .iter()
-                        .map(|u| u.account.to_string())
-                        .collect(),
-                });
+                return Err(partial(&labels, i, e));
             }
-            done.push(u.account.to_string());
         }
         Ok(())
     }
