@@ -195,6 +195,7 @@ pub async fn apply_with_retry(
     let deadline = meta.started + window;
     let mut backoff = Backoff::new();
     let mut waited = false;
+    let mut mode = mode;
     loop {
         match cmd.apply(shared.env(), mode, generated).await {
             Err(e)
@@ -206,6 +207,10 @@ pub async fn apply_with_retry(
                     tracing::warn!(id = %meta.id, method = %meta.method, error = %e, "mysqld unavailable; retrying");
                     waited = true;
                 }
+                // mysqld may have applied part of it before going away (or
+                // the statement may have landed and only its answer been
+                // lost): the next attempt counts what is there as done.
+                mode = Mode::Recovering;
                 tokio::select! {
                     _ = shared.shutdown.cancelled() => {
                         tracing::info!(id = %meta.id, method = %meta.method, "stopping; command left for redelivery");
