@@ -179,7 +179,16 @@ fn is_network(s: &str) -> bool {
 /// itself; accounts there belong to the system.
 pub fn is_local_host(host: &str) -> bool {
     let h = host.to_ascii_lowercase();
-    h == "localhost" || h == "::1" || h.starts_with("127.") || h == "localhost.localdomain"
+    if h == "localhost" || h.starts_with("127.") || h == "localhost.localdomain" {
+        return true;
+    }
+    // Every spelling of the IPv6 loopback (`::1`, `0::1`, `::1/128`, the
+    // IPv4-mapped `::ffff:127.0.0.1`).
+    let addr = h.split('/').next().unwrap_or_default();
+    match addr.parse::<std::net::Ipv6Addr>() {
+        Ok(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        Err(_) => false,
+    }
 }
 
 /// A validated database (schema) name, following Trove's MySQLSchema rule.
@@ -419,6 +428,10 @@ mod tests {
             "127.0.0.1",
             "127.1.2.3",
             "::1",
+            "0::1",
+            "0:0:0:0:0:0:0:1",
+            "::1/128",
+            "::ffff:127.0.0.1",
             "a'b",
             "a b",
             "%'; --",

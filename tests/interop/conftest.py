@@ -307,19 +307,23 @@ class SideAgent:
             time.sleep(0.1)
 
 
-@pytest.fixture
-def spawn_agent(workdir, conductor, conductor_topic):
-    """``spawn_agent(extra={table: {key: value}}, key=None, args=None, wait=True)``
-    starts a further agent with a fresh guest id.  ``key`` is what the instance-key
-    lookup (client and conductor) answers for it; ``args`` (a function of
-    (gid, dir)) replaces the command line after the binary, else ``run --config``
-    a 0600 TOML built like the session's with ``extra`` merged in.  Stopped, its
-    queues deleted and its key forgotten afterwards."""
-    spawned = []
+class _Spawner:
+    """Starts further agents with a fresh guest id each: ``spawner(extra={table:
+    {key: value}}, key=None, args=None, wait=True)``.  ``key`` is what the
+    instance-key lookup (client and conductor) answers for it; ``args`` (a function
+    of (gid, dir)) replaces the command line after the binary, else ``run --config``
+    a 0600 TOML built like the session's with ``extra`` merged in.  ``close()``
+    stops them, deletes their queues and forgets their keys."""
 
-    def spawn(extra=None, key=None, args=None, wait=True, gid=None):
+    def __init__(self, workdir, conductor, conductor_topic):
+        self.workdir = workdir
+        self.conductor = conductor
+        self.conductor_topic = conductor_topic
+        self.spawned = []
+
+    def __call__(self, extra=None, key=None, args=None, wait=True, gid=None):
         gid = gid or str(uuid.uuid4())
-        d = workdir / f"side-{gid}"
+        d = self.workdir / f"side-{gid}"
         d.mkdir(mode=0o700)
         config_path = None
         if args is None:
@@ -328,7 +332,7 @@ def spawn_agent(workdir, conductor, conductor_topic):
             config = {
                 "guest_id": gid,
                 "amqp": {"url": harness.AGENT_AMQP_URL, "exchange": harness.EXCHANGE,
-                         "conductor_topic": conductor_topic},
+                         "conductor_topic": self.conductor_topic},
                 "mysql": {"socket": harness.MYSQL_SOCKET, "user": "root"},
                 "state": {"dir": str(state)},
                 "log": {"level": "debug"},
@@ -347,8 +351,8 @@ def spawn_agent(workdir, conductor, conductor_topic):
         harness.set_instance_key(gid, key)
         a = harness.Agent(agent_binary(), str(config_path), str(LOG_DIR / f"guestagent-{gid}.log"),
                           args=argv)
-        side = SideAgent(gid, a, harness.Trove(gid, conductor), config_path, d)
-        spawned.append(side)
+        side = SideAgent(gid, a, harness.Trove(gid, self.conductor), config_path, d)
+        self.spawned.append(side)
         a.start()
         if wait:
             try:
@@ -357,14 +361,58 @@ def spawn_agent(workdir, conductor, conductor_topic):
                 pytest.fail(str(e), pytrace=False)
         return side
 
-    yield spawn
-    for side in spawned:
-        side.agent.stop()
-        with open(side.agent.log_path, "ab") as f:
-            f.write(f"\n===== interop: side agent stopped, exit code "
-                    f"{side.agent.proc.returncode if side.agent.proc else None} =====\n".encode())
-        topic = "guestagent." + side.gid
-        harness.delete_queues([topic, f"{topic}.{side.gid}"]
-                              + harness.list_queue_names(side.gid, timeout=20))
-        harness.delete_exchanges([topic + "_fanout"])
-        harness.forget_instance_key(side.gid)
+    def close(self):
+        for side in self.spawned:
+            side.agent.stop()
+            with open(side.agent.log_path, "ab") as f:
+                code = side.agent.proc.returncode if side.agent.proc else None
+                f.write(f"\n===== interop: side agent stopped, exit code {code} =====\n".encode())
+            topic = "guestagent." + side.gid
+            harness.delete_queues([topic, f"{topic}.{side.gid}"]
+                                  + harness.list_queue_names(side.gid, timeout=20))
+            harness.delete_exchanges([topic + "_fanout"])
+            harness.forget_instance_key(side.gid)
+        self.spawned = []
+
+
+@pytest.fixture
+def spawn_agent(workdir, conductor, conductor_topic):
+    """Further agents for one test (see _Spawner)."""
+    s = _Spawner(workdir, conductor, conductor_topic)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def spawn_module_agent(workdir, conductor, conductor_topic):
+    """Further agents shared by the tests of one module (see _Spawner)."""
+    s = _Spawner(workdir, conductor, conductor_topic)
+    yield s
+    s.close()
+
+
+# --------------------------------------------------------------------------- fault tests
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "faults: restarts the shared RabbitMQ/MariaDB or SIGKILLs agents (slow); "
+                   "run with scripts/interop -m faults")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Fault tests restart the machine's shared services: only when -m names them."""
+    if "faults" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="fault test (restarts the shared RabbitMQ/MariaDB): "
+                                   "run with scripts/interop -m faults")
+    for item in items:
+        if "faults" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    import faults
+    if faults.SUMMARIES:
+        terminalreporter.section("fault test counts")
+        for s in faults.SUMMARIES:
+            terminalreporter.write_line(" ".join(f"{k}={v}" for k, v in s.items()))

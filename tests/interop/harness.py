@@ -46,6 +46,89 @@ SYSTEM_USERS = ("root", "os_admin", "mariadb.sys", "mysql")
 SYSTEM_SCHEMAS = ("mysql", "information_schema", "performance_schema", "sys")
 
 
+# --------------------------------------------------------------------------- secrets
+
+# What test_zz_secrets.py checks at the end of the session: every password and RPC
+# key the suite sent or received (registered by the helpers below, and by a hook on
+# oslo.messaging's client for every call and cast Trove's client makes) must appear
+# in no agent log and in no failure text the client or the conductor received.
+SECRETS = {}        # secret -> where it was first seen
+FAILURE_TEXTS = []  # (where, text): failures raised to the client / raw replies
+AGENT_LOGS = set()  # log files of every agent started in this session
+
+_PASSWORD_KEY = re.compile(r"password", re.IGNORECASE)
+
+
+def register_secret(value, where=""):
+    """Remember a password or key (str or bytes; others ignored); returns it."""
+    if isinstance(value, bytes):
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    else:
+        text = value
+    if isinstance(text, str) and text:
+        SECRETS.setdefault(text, where)
+    return value
+
+
+def register_secrets_in(value, where="", under_password=False):
+    """Register every string found under a key naming a password (``_password``,
+    ``password``, ``root_password``, ``passwords``) anywhere in a JSON-like value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            register_secrets_in(v, where, under_password or bool(
+                isinstance(k, str) and _PASSWORD_KEY.search(k)))
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            register_secrets_in(v, where, under_password)
+    elif under_password:
+        register_secret(value, where)
+
+
+def record_failure_text(where, text):
+    FAILURE_TEXTS.append((where, text))
+
+
+def failure_text(e):
+    """Everything an exception raised to the client says."""
+    parts = [type(e).__name__, str(e), repr(getattr(e, "args", ()))]
+    for attr in ("value", "traceback", "message", "kwargs", "original_message"):
+        v = getattr(e, attr, None)
+        if v:
+            parts.append(str(v))
+    return "\n".join(parts)
+
+
+def _hook_client():
+    """Wrap oslo.messaging's client call/cast (used by every Trove API method and
+    by raw_call): passwords in the arguments and in call results are registered,
+    and every failure raised to the caller is kept for the final grep."""
+    from oslo_messaging.rpc import client as rpc_client
+    base = rpc_client._BaseCallContext
+    if getattr(base, "_interop_secret_hook", False):
+        return
+    orig_call, orig_cast = base.call, base.cast
+
+    def call(self, ctxt, method, **kwargs):
+        register_secrets_in(kwargs, f"call {method}")
+        try:
+            result = orig_call(self, ctxt, method, **kwargs)
+        except Exception as e:
+            record_failure_text(f"client: call {method}", failure_text(e))
+            raise
+        register_secrets_in(result, f"result of {method}")
+        return result
+
+    def cast(self, ctxt, method, **kwargs):
+        register_secrets_in(kwargs, f"cast {method}")
+        return orig_cast(self, ctxt, method, **kwargs)
+
+    base.call, base.cast = call, cast
+    base._interop_secret_hook = True
+
+
 # --------------------------------------------------------------------------- Trove
 
 _BOOTSTRAPPED = False
@@ -59,6 +142,7 @@ def set_instance_key(instance_id, key):
     """What Trove's database would answer for this instance's RPC key, both for the
     client (API.get_client, read when an API object is built) and for the
     conductor's ConductorHostSerializer (read per message).  None = plaintext."""
+    register_secret(key, f"instance key of {instance_id}")
     _INSTANCE_KEYS[instance_id] = key
 
 
@@ -76,6 +160,7 @@ def bootstrap_trove(conductor_topic, key=None):
     Idempotent per process.  ``key`` is the instance RPC encryption key that Trove
     would look up in its database for this instance (None = plaintext)."""
     global _BOOTSTRAPPED
+    register_secret(key, "instance_rpc_encr_key")
     _KEY["value"] = key
     if _BOOTSTRAPPED:
         from trove.common import cfg
@@ -113,6 +198,7 @@ def bootstrap_trove(conductor_topic, key=None):
 
     from trove import rpc
     rpc.init(conf)
+    _hook_client()
     _BOOTSTRAPPED = True
 
 
@@ -260,6 +346,7 @@ class Trove:
 def user_dict(name, host="%", password=None, databases=()):
     """A user exactly as Trove's API serializes it (trove.common.db.models.
     DatastoreUser.serialize()), built by hand so that hostile values survive."""
+    register_secret(password, "user_dict")
     return {"_name": name, "_password": password, "_host": host,
             "_databases": [db_dict(d) for d in databases], "_is_root": False}
 
@@ -480,6 +567,8 @@ def toml_value(v):
 
 def write_config(path, config):
     """config: {key: value | {key: value}}; top-level scalars first, then tables."""
+    if isinstance(config.get("amqp"), dict):
+        register_secret(config["amqp"].get("rpc_encryption_key"), f"config {path}")
     lines = []
     for k, v in config.items():
         if not isinstance(v, dict):
@@ -505,6 +594,7 @@ class Agent:
         self.args = list(args) if args is not None else ["run", "--config", config_path]
         self.proc = None
         self.starts = 0
+        AGENT_LOGS.add(log_path)
 
     def start(self):
         log = open(self.log_path, "ab")
@@ -619,6 +709,7 @@ class ReplyQueue:
         while time.monotonic() < deadline:
             m = self.ch.basic_get(queue=self.name, no_ack=True)
             if m is not None:
+                _record_raw_reply(m)
                 return m
             time.sleep(0.1)
         return None
@@ -632,6 +723,19 @@ class ReplyQueue:
             self.conn.release()
         except Exception:
             pass
+
+
+def _record_raw_reply(m):
+    """A raw reply's failure (or, if unreadable, the whole body) for the final grep."""
+    body = m.body if isinstance(m.body, (bytes, str)) else bytes(m.body)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        failure = json.loads(json.loads(body)["oslo.message"]).get("failure")
+    except Exception:
+        failure = body
+    if failure:
+        record_failure_text("raw reply", str(failure))
 
 
 def delete_queues(names):
@@ -709,6 +813,9 @@ class Db:
                             ", ".join("'%s'" % u for u in SYSTEM_USERS))
 
     def _rescue_query(self, sql, args=None):
+        # Reconnect only if the session is gone (mysqld restarted by another suite):
+        # a live session keeps its privileges even if root@localhost was dropped.
+        self.rescue.ping(reconnect=True)
         with self.rescue.cursor() as cur:
             cur.execute(sql, args)
             return [tuple(r) for r in cur.fetchall()], [d[0] for d in (cur.description or [])]
@@ -852,6 +959,7 @@ class Db:
 def make_user(db, name, host="%", password=None, databases=(), escape=True):
     """Create an account directly (independent of the agent's create_user); ALL on
     each database, the name GRANT-escaped (`\_`) unless escape=False."""
+    register_secret(password, "make_user")
     if password:
         db.execute("CREATE USER %s@%s IDENTIFIED BY %s", (name, host, password))
     else:
@@ -883,6 +991,7 @@ def login(user, password, database=None, bind_address=None):
     ``bind_address`` picks the client's source address, i.e. the host part mysqld
     matches accounts against (127.0.0.2 is loopback but not 127.0.0.1)."""
     import pymysql
+    register_secret(password, "login")
     return pymysql.connect(host=MYSQL_TCP[0], port=MYSQL_TCP[1], user=user,
                            password=password, database=database, connect_timeout=5,
                            read_timeout=10, charset="utf8mb4", bind_address=bind_address)
@@ -910,3 +1019,48 @@ def diff_snapshots(before, after):
         for r in sorted(a - b, key=repr):
             out.append(f"{k}: added {r!r}")
     return out
+
+
+class Sniffer:
+    """A private queue bound like the conductor's (exchange ``trove``, routing key =
+    the conductor topic): a raw copy of every cast the agents send the conductor,
+    to see what travelled on the wire (e.g. that it was encrypted)."""
+
+    def __init__(self, routing_key, exchange=EXCHANGE):
+        self.name = "interop-sniff-" + uuid.uuid4().hex[:12]
+        self.conn = kombu_connection()
+        self.conn.connect()
+        self.ch = self.conn.channel()
+        self.ch.queue_declare(queue=self.name, durable=False, exclusive=True, auto_delete=True)
+        self.ch.queue_bind(queue=self.name, exchange=exchange, routing_key=routing_key)
+        self.seen = []
+
+    def drain(self):
+        """Inner oslo messages received so far (dicts), oldest first."""
+        while True:
+            m = self.ch.basic_get(queue=self.name, no_ack=True)
+            if m is None:
+                return self.seen
+            body = m.body if isinstance(m.body, (bytes, str)) else bytes(m.body)
+            outer = json.loads(body)
+            self.seen.append(json.loads(outer["oslo.message"]))
+
+    def wait(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while True:
+            for inner in self.drain():
+                if predicate(inner):
+                    return inner
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no {what} seen on the wire within {timeout} s")
+            time.sleep(0.1)
+
+    def close(self):
+        try:
+            self.ch.queue_delete(queue=self.name)
+        except Exception:
+            pass
+        try:
+            self.conn.release()
+        except Exception:
+            pass

@@ -1,0 +1,339 @@
+//! `Command::parse` for every method of `command::METHODS` on hostile
+//! arguments: the JSON object of the input when it is one, else an argument
+//! object shaped from the bytes with Trove's argument names and a dictionary
+//! of hostile values (system accounts, loopback hosts, wildcards, quotes).
+//!
+//! Checks, for every method:
+//! - no panic;
+//! - a parsed command names no system account or schema (design rule 3),
+//!   and every name in it passes its own validation again (rule 1), and no
+//!   list in it is longer than the limit;
+//! - what the agent shows of the outcome (error text, or the command's
+//!   `Debug`) does not depend on the passwords in the arguments, only on
+//!   their validity (rule 2): changing them changes nothing shown.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use arbitrary::Unstructured;
+use guestagent::command::names::{Account, Charset, DbName, HostPattern, UserName};
+use guestagent::command::{Command, Limits, METHODS};
+use guestagent::mysql::Protected;
+use libfuzzer_sys::fuzz_target;
+use serde_json::{Map, Number, Value};
+
+const LIMITS: Limits = Limits { max_items: 100 };
+
+static PROTECTED: LazyLock<Protected> = LazyLock::new(|| Protected::new("os_admin", &[], &[]));
+
+/// Every argument and field name the methods read.
+const KEYS: &[&str] = &[
+    "users",
+    "user",
+    "username",
+    "hostname",
+    "user_attrs",
+    "databases",
+    "database",
+    "limit",
+    "marker",
+    "include_marker",
+    "root_password",
+    "id",
+    "page",
+    "per_page",
+    "async",
+    "_name",
+    "_host",
+    "_password",
+    "_databases",
+    "_character_set",
+    "_collate",
+    "_user_type",
+    "_is_root",
+    "name",
+    "host",
+    "password",
+];
+
+/// Values that sit on a rule's edge.
+const WORDS: &[&str] = &[
+    "root",
+    "os_admin",
+    "mariadb.sys",
+    "mysql.session",
+    "mysql",
+    "sys",
+    "information_schema",
+    "performance_schema",
+    "MySQL",
+    "%",
+    "localhost",
+    "LOCALHOST",
+    "127.0.0.1",
+    "127.1",
+    "::1",
+    "0:0:0:0:0:0:0:1",
+    "localhost.localdomain",
+    "10.0.0.%",
+    "10.0.0._",
+    "%.%.%.%",
+    "fe80::1",
+    "10.0.0.0/8",
+    "192.168.1.0/255.255.255.0",
+    "a_b",
+    "a%b",
+    "app",
+    "app_db",
+    "x' OR '1'='1",
+    "x`; DROP DATABASE mysql; -- ",
+    "a\\b",
+    "a'b",
+    "a\"b",
+    "a`b",
+    "a;b",
+    "a--b",
+    "a#b",
+    "a/*b",
+    "a\0b",
+    "a\nb",
+    " a",
+    "a ",
+    "",
+    "😀",
+    "ünïcødé",
+    "utf8mb4",
+    "utf8mb4_bin",
+    "latin1",
+    "application",
+    "readonly",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    ":word",
+    "%s",
+    "{}",
+    "%(x)s",
+];
+
+fn value(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Value> {
+    let top = if depth >= 4 { 6 } else { 8 };
+    Ok(match u.int_in_range(0..=top)? {
+        0 => Value::Null,
+        1 => Value::Bool(u.arbitrary()?),
+        2 => Value::from(u.int_in_range(0i64..=200)?),
+        3 => match u.int_in_range(0..=1)? {
+            0 => Value::from(u.arbitrary::<i64>()?),
+            _ => Number::from_f64(u.arbitrary()?).map_or(Value::Null, Value::Number),
+        },
+        4 | 5 => Value::String((*u.choose(WORDS)?).to_owned()),
+        6 => Value::String(u.arbitrary()?),
+        7 => {
+            let n = u.int_in_range(0..=4)?;
+            Value::Array(
+                (0..n)
+                    .map(|_| value(u, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        _ => Value::Object(object(u, depth + 1)?),
+    })
+}
+
+fn object(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Map<String, Value>> {
+    let n = u.int_in_range(0..=6)?;
+    let mut m = Map::new();
+    for _ in 0..n {
+        let key = if u.ratio(1, 12)? {
+            u.arbitrary::<String>()?
+        } else {
+            (*u.choose(KEYS)?).to_owned()
+        };
+        m.insert(key, value(u, depth)?);
+    }
+    Ok(m)
+}
+
+fn args_of(data: &[u8]) -> Map<String, Value> {
+    if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(data) {
+        return m;
+    }
+    object(&mut Unstructured::new(data), 0).unwrap_or_default()
+}
+
+/// The same value with every password (a string under `_password`,
+/// `password` or `root_password`) altered without changing its validity:
+/// ASCII letters change case, digits move on by one; length, emptiness and
+/// NUL bytes stay as they were. Returns whether anything changed.
+fn alter_passwords(v: &mut Value, under_password: bool) -> bool {
+    match v {
+        Value::String(s) if under_password => {
+            let altered: String = s
+                .chars()
+                .map(|c| match c {
+                    'a'..='z' => c.to_ascii_uppercase(),
+                    'A'..='Z' => c.to_ascii_lowercase(),
+                    '0'..='8' => char::from(c as u8 + 1),
+                    '9' => '0',
+                    _ => c,
+                })
+                .collect();
+            let changed = altered != *s;
+            *s = altered;
+            changed
+        }
+        Value::Array(a) => a
+            .iter_mut()
+            .fold(false, |acc, x| alter_passwords(x, false) | acc),
+        Value::Object(m) => m.iter_mut().fold(false, |acc, (k, x)| {
+            let pw = matches!(k.as_str(), "_password" | "password" | "root_password");
+            alter_passwords(x, pw) | acc
+        }),
+        _ => false,
+    }
+}
+
+fn check_account(method: &str, a: &Account) {
+    let (name, host) = (a.name.as_str(), a.host.as_str());
+    assert!(
+        !PROTECTED.is_system_user(name, host),
+        "{method}: parsed a system account {name:?}@{host:?}"
+    );
+    assert!(
+        UserName::parse(name).is_ok(),
+        "{method}: invalid user name {name:?} accepted"
+    );
+    assert_eq!(
+        HostPattern::parse(host)
+            .ok()
+            .map(|h| h.as_str().to_owned())
+            .as_deref(),
+        Some(host),
+        "{method}: invalid host {host:?} accepted"
+    );
+}
+
+fn check_db(method: &str, d: &DbName) {
+    let name = d.as_str();
+    assert!(
+        !PROTECTED.is_system_db(name),
+        "{method}: parsed a system schema {name:?}"
+    );
+    assert!(
+        DbName::parse(name).is_ok(),
+        "{method}: invalid database name {name:?} accepted"
+    );
+}
+
+fn check_charset(method: &str, c: &Option<Charset>) {
+    if let Some(c) = c {
+        assert!(
+            Charset::parse("charset", c.as_str()).is_ok(),
+            "{method}: invalid charset/collation {c:?} accepted"
+        );
+    }
+}
+
+fn check_command(method: &str, cmd: &Command) {
+    let max = LIMITS.max_items;
+    match cmd {
+        Command::CreateUsers(users) => {
+            assert!(
+                !users.is_empty() && users.len() <= max,
+                "{method}: {} users",
+                users.len()
+            );
+            for u in users {
+                check_account(method, &u.account);
+                assert!(
+                    u.databases.len() <= max,
+                    "{method}: {} databases",
+                    u.databases.len()
+                );
+                u.databases.iter().for_each(|d| check_db(method, d));
+            }
+        }
+        Command::GetUser(a)
+        | Command::DeleteUser(a)
+        | Command::ListAccess(a)
+        | Command::RegeneratePassword(a) => check_account(method, a),
+        Command::CreateDatabases(dbs) => {
+            assert!(
+                !dbs.is_empty() && dbs.len() <= max,
+                "{method}: {} databases",
+                dbs.len()
+            );
+            for d in dbs {
+                check_db(method, &d.name);
+                check_charset(method, &d.charset);
+                check_charset(method, &d.collation);
+            }
+        }
+        Command::DeleteDatabase(d) => check_db(method, d),
+        Command::UpdateAttributes(a, change) => {
+            check_account(method, a);
+            if let Some(to) = &change.rename {
+                check_account(method, to);
+            }
+        }
+        Command::ChangePasswords(list) => {
+            assert!(
+                !list.is_empty() && list.len() <= max,
+                "{method}: {} users",
+                list.len()
+            );
+            list.iter().for_each(|(a, _)| check_account(method, a));
+        }
+        Command::GrantAccess(a, dbs) => {
+            check_account(method, a);
+            assert!(dbs.len() <= max, "{method}: {} databases", dbs.len());
+            dbs.iter().for_each(|d| check_db(method, d));
+        }
+        Command::RevokeAccess(a, d) => {
+            check_account(method, a);
+            check_db(method, d);
+        }
+        _ => {}
+    }
+}
+
+/// What the agent can show of a parse: the error's text, or the command's
+/// `Debug` (what it logs).
+fn shown(method: &str, args: Map<String, Value>, check: bool) -> String {
+    match Command::parse(method, args, &PROTECTED, LIMITS) {
+        Ok(cmd) => {
+            if check {
+                check_command(method, &cmd);
+                let base = |m: &str| m.trim_end_matches("_with_password").to_owned();
+                assert_eq!(base(cmd.method()), base(method));
+                let _ = (cmd.action(), cmd.resources(), cmd.is_mutating());
+            }
+            format!("ok {cmd:?}")
+        }
+        Err(e) => {
+            let _ = e.kind();
+            format!("error {e} {e:?}")
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let args = args_of(data);
+    // The same request with other passwords of the same validity: whatever
+    // the agent shows of it must not change, or a password leaks into it.
+    let mut altered = Value::Object(args.clone());
+    let differs = alter_passwords(&mut altered, false);
+    let Value::Object(altered) = altered else {
+        unreachable!()
+    };
+
+    for method in METHODS {
+        let text = shown(method, args.clone(), true);
+        if differs {
+            let other = shown(method, altered.clone(), false);
+            assert_eq!(
+                text, other,
+                "{method}: a password shows in what the agent shows"
+            );
+        }
+    }
+});
