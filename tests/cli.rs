@@ -128,7 +128,7 @@ fn actions_lists_the_journal_newest_first() {
                 method: "create_user".into(),
                 unique_id: Some(format!("u{i}")),
                 resources: vec![],
-                notification: None,
+                context: None,
                 call: false,
             })
             .unwrap();

@@ -64,7 +64,7 @@ async fn run(shared: &Shared, answerer: &Answerer, job: Job) {
                 method: meta.method.clone(),
                 unique_id: (!meta.id.is_empty()).then(|| meta.id.clone()),
                 resources: cmd.resources(),
-                notification: meta.context.trove_notification().cloned(),
+                context: Some(meta.context.without_credentials()),
                 call: meta.call.is_some(),
             };
             match shared.journal.admit(new) {
@@ -194,10 +194,13 @@ async fn answer(
         (Some(v), Ok(_)) | (None, Ok(v)) => Ok(v),
     };
     let body = answer_body(shared, &meta, wire);
-    if commit_answer(shared, answerer, &meta, body.as_deref()).await
-        && let Err(e) = shared.journal.answered(action.id)
-    {
-        tracing::warn!(id = %meta.id, error = %e, "cannot journal the answer");
+    let marked = if commit_answer(shared, answerer, &meta, body.as_deref()).await {
+        shared.journal.answered(action.id)
+    } else {
+        shared.journal.unsent(action.id)
+    };
+    if let Err(e) = marked {
+        tracing::warn!(id = %meta.id, error = %e, "cannot journal whether the answer went out");
     }
     log_line(&meta, label, outcome.as_ref().err());
 }

@@ -49,6 +49,12 @@ pub async fn sweep(
         .filter(|a| left.contains(&a.id))
     {
         let a = if a.status.is_finished() {
+            if !a.unsent {
+                // It may have been answered (and its message acknowledged)
+                // an instant before a crash: a second outcome would be
+                // worse than waiting for a redelivery that may not come.
+                continue;
+            }
             a
         } else {
             let outcome = match reconcile(&shared.mysql, &a).await {
@@ -66,11 +72,9 @@ pub async fn sweep(
         };
         // A call's caller is long gone; a cast's outcome goes to the conductor.
         if !a.call
-            && let Some(n) = &a.notification
+            && let Some(serde_json::Value::Object(saved)) = &a.context
         {
-            let mut ctx = serde_json::Map::new();
-            ctx.insert("trove_notification".into(), n.clone());
-            let ctx = Context::from_map(ctx);
+            let ctx = Context::from_map(saved.clone());
             let outcome = match a.finished_success {
                 Some(true) => Ok(()),
                 _ => Err(a.finished_message.as_deref().unwrap_or("failed")),

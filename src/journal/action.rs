@@ -73,10 +73,17 @@ pub struct Action {
     /// The failure's class, to answer a resent call the same way.
     #[serde(default)]
     pub failure_class: Option<String>,
-    /// The request's `trove_notification`, to report the outcome of a cast
-    /// whose message never came back after a restart.
+    /// The request's context without credentials (see
+    /// `Context::without_credentials`), to report the outcome of a cast whose
+    /// message never came back.
     #[serde(default)]
-    pub notification: Option<Value>,
+    pub context: Option<Value>,
+    /// Publishing the answer failed while the agent was running (the broker
+    /// went away): the answer is owed. A finished, unanswered action without
+    /// this mark may have been answered just before a crash, and is left to
+    /// its redelivery rather than risk a second outcome.
+    #[serde(default)]
+    pub unsent: bool,
     /// The request was a call (it wants a reply, not a notification).
     #[serde(default)]
     pub call: bool,

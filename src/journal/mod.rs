@@ -74,8 +74,8 @@ pub struct NewAction {
     pub unique_id: Option<String>,
     /// Every resource the command touches (e.g. each user's uid).
     pub resources: Vec<String>,
-    /// The request's `trove_notification`, if any.
-    pub notification: Option<Value>,
+    /// The request's context without credentials.
+    pub context: Option<Value>,
     /// The request was a call.
     pub call: bool,
 }
@@ -177,7 +177,8 @@ impl Journal {
             result: None,
             answered: false,
             failure_class: None,
-            notification: new.notification,
+            context: new.context,
+            unsent: false,
             call: new.call,
         };
         inner.store.append(&a)?;
@@ -240,6 +241,11 @@ impl Journal {
                 }
             }
         })
+    }
+
+    /// Records that publishing the outcome failed: it is owed.
+    pub fn unsent(&self, id: u64) -> Result<Action, JournalError> {
+        self.update(id, |a| a.unsent = true)
     }
 
     /// Records that the outcome was published.

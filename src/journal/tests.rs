@@ -13,7 +13,7 @@ fn new(unique: &str) -> NewAction {
         method: "create_user".into(),
         unique_id: Some(unique.into()),
         resources: vec!["app@%".into()],
-        notification: None,
+        context: None,
         call: false,
     }
 }

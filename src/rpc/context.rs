@@ -33,6 +33,24 @@ impl Context {
         Self(fields)
     }
 
+    /// The context as a JSON object without credentials (`auth_token` and
+    /// anything named like a token, password or secret), safe to keep on disk.
+    pub fn without_credentials(&self) -> Value {
+        let credential = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            ["token", "password", "secret", "credential"]
+                .iter()
+                .any(|w| k.contains(w))
+        };
+        Value::Object(
+            self.0
+                .iter()
+                .filter(|(k, _)| !credential(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
     /// One field, e.g. `"project_id"`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.get(key)
@@ -131,6 +149,21 @@ mod tests {
         assert!(ctx.trove_notification().is_none());
         assert!(Context::empty().is_empty());
         assert!(Context::empty().request_id().is_none());
+    }
+
+    #[test]
+    fn credentials_are_not_kept() {
+        let ctx = Context::from_map(map(json!({
+            "auth_token": "gAAAAABkeystone-token",
+            "auth_token_info": {"x": 1},
+            "request_id": "req-9",
+            "trove_notification": {"server_type": "guest"},
+        })));
+        let kept = ctx.without_credentials();
+        assert!(!kept.to_string().contains("keystone-token"), "{kept}");
+        assert!(kept.get("auth_token_info").is_none());
+        assert_eq!(kept["request_id"], "req-9");
+        assert_eq!(kept["trove_notification"]["server_type"], "guest");
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub struct AgentSpec {
     pub prefetch: u16,
     /// mysqld's socket.
     pub socket: String,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
 }
 
 impl AgentSpec {
@@ -145,6 +147,7 @@ pub fn start_agent(binary: &Path, dir: &Workdir, spec: &AgentSpec) -> Result<Pro
     // The agent's own logging rules apply, not an override from the caller.
     cmd.env_remove("GUESTAGENT_LOG");
     cmd.env_remove("JOURNAL_STREAM");
+    cmd.envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     Proc::spawn("agent", cmd, &dir.path.join("agent.log"))
 }
 

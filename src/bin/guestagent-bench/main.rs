@@ -120,6 +120,10 @@ struct RunArgs {
     /// Keep the run's directory (agent log, journal, config) afterwards.
     #[arg(long)]
     keep: bool,
+    /// Extra environment for the agent, `KEY=VALUE` (repeatable), e.g. glibc
+    /// malloc tunables to try.
+    #[arg(long, value_name = "KEY=VALUE")]
+    agent_env: Vec<String>,
     /// Before starting, wait (up to 30 min) for the 1-minute load average
     /// to drop to this: other work on the machine skews every number.
     #[arg(long)]
@@ -675,6 +679,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
         log_level: args.log_level.clone(),
         prefetch: args.prefetch,
         socket: args.socket.clone(),
+        env: args
+            .agent_env
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
     };
     let client = Client::connect(&args.url, &args.exchange, &spec.conductor_topic).await?;
     let shared = QueueDeclareOptions {
@@ -898,8 +908,15 @@ async fn measure(
         println!("{k:<20} {v}");
     }
     println!(
-        "{:<20} frame_max 8192 (agent default), prefetch {}, mysql pool 0..4, current_thread runtime, log level {}",
-        "agent settings", args.prefetch, args.log_level
+        "{:<20} frame_max 8192 (agent default), prefetch {}, mysql pool 0..4, current_thread runtime, log level {}{}",
+        "agent settings",
+        args.prefetch,
+        args.log_level,
+        if args.agent_env.is_empty() {
+            String::new()
+        } else {
+            format!(", env {}", args.agent_env.join(" "))
+        }
     );
     println!();
     report::print_text(&rows);
