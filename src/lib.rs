@@ -34,6 +34,7 @@ pub mod config;
 pub mod host;
 pub mod journal;
 pub mod logging;
+pub mod memory;
 pub mod mysql;
 pub mod rpc;
 pub mod shutdown;

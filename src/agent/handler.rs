@@ -41,6 +41,10 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// mysqld's socket, to tell "stopped" from "broken" in heartbeats.
     pub mysql_socket: std::path::PathBuf,
+    /// Large listings, one at a time.
+    pub listings: super::listings::Listings,
+    /// Gives memory back after large answers.
+    pub reclaimer: crate::memory::Reclaimer,
 }
 
 impl Shared {
@@ -166,6 +170,7 @@ pub async fn handle(
         }
         return;
     }
+    let turn = shared.listings.enter(&cmd).await;
     let outcome =
         match apply_with_retry(shared, &cmd, &meta, Mode::Fresh, &Generated::default()).await {
             Some(o) => o,
@@ -175,7 +180,17 @@ pub async fn handle(
         Ok(v) => ("ok", Ok(v)),
         Err(e) => ("failed", Err(mysql_failure(&e, &meta.method))),
     };
-    finish(shared, answerer, meta, label, outcome).await;
+    let size = finish(shared, answerer, meta, label, outcome).await;
+    // Held until the answer is committed: released at encoding instead, the
+    // bodies waiting for their commit piled up (12.2 MiB at 32 in flight
+    // instead of 11.0) for no gain in throughput.
+    drop(turn);
+    if label == "ok" {
+        shared.listings.answered(&cmd, size);
+    }
+    if size >= super::listings::LARGE_ANSWER {
+        shared.reclaimer.large_answer();
+    }
 }
 
 /// Applies a command, retrying while mysqld is away, within the caller's
@@ -269,17 +284,22 @@ pub async fn commit_answer(
     }
 }
 
-/// Answers, acknowledges, and logs the command's one line.
+/// Answers, acknowledges, and logs the command's one line. Returns the
+/// answer's size in bytes.
 pub async fn finish(
     shared: &Shared,
     answerer: &Answerer,
     meta: Meta,
     label: &str,
     outcome: Result<Value, Failure>,
-) {
+) -> usize {
     let body = answer_body(shared, &meta, outcome.as_ref());
+    // The answer is encoded; the result's tree of values can go before the
+    // broker round trip.
+    let failure = outcome.err();
     commit_answer(shared, answerer, &meta, body.as_deref()).await;
-    log_line(&meta, label, outcome.as_ref().err());
+    log_line(&meta, label, failure.as_ref());
+    body.map_or(0, |b| b.len())
 }
 
 /// The one log line per command: id, method, kind, outcome, duration.

@@ -9,6 +9,7 @@
 
 mod backoff;
 mod handler;
+mod listings;
 mod mutation;
 mod recovery;
 
@@ -79,7 +80,13 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         },
         shutdown: shutdown.clone(),
         mysql_socket: cfg.mysql.socket.clone(),
+        listings: listings::Listings::default(),
+        reclaimer: crate::memory::Reclaimer::default(),
     });
+    let reclaimer = {
+        let shared = shared.clone();
+        tokio::spawn(async move { shared.reclaimer.run(shared.shutdown.clone()).await })
+    };
 
     if let Some(every) = crate::systemd::watchdog_interval() {
         tokio::spawn(watchdog(every, shutdown.clone()));
@@ -122,6 +129,9 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
             }
         }
     }
+    // It ends with shutdown; its hold on `shared` must be gone before mysqld's
+    // pool can be closed.
+    let _ = reclaimer.await;
     if let Ok(shared) = Arc::try_unwrap(shared) {
         shared.mysql.close().await;
     }

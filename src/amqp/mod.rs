@@ -1,8 +1,10 @@
 //! The broker: connection, Trove's topology, consuming and publishing.
 //!
 //! A [`Session`] is one AMQP connection with two channels: one consumes the
-//! agent's queues, one publishes replies and conductor casts with publisher
-//! confirms. When anything about the connection fails, the session is
+//! agent's queues and, in broker transactions, publishes each answer
+//! together with the ack of its request (see [`Answerer`]); one publishes
+//! heartbeats and late outcomes with publisher confirms.
+//! When anything about the connection fails, the session is
 //! dropped whole and the agent opens a new one (see `agent`), which declares
 //! the topology again: a queue deleted under the agent comes back.
 //!
@@ -19,6 +21,9 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
+
+mod answer;
+pub use answer::Answerer;
 
 /// Largest AMQP frame the agent negotiates. lapin keeps 32 frames of buffer
 /// each way; RabbitMQ's default of 128 KiB would cost 8 MiB for messages of a
@@ -43,6 +48,12 @@ pub enum AmqpError {
     /// The broker did not confirm a publish.
     #[error("broker refused to take the message for {0}")]
     NotConfirmed(String),
+    /// A transaction failed: nothing in it was published or settled.
+    #[error("broker transaction failed: {0}")]
+    NotCommitted(String),
+    /// The session is closing; nothing more is committed on it.
+    #[error("broker session closing")]
+    Closed,
 }
 
 impl AmqpError {
@@ -79,8 +90,8 @@ impl Topology {
 #[derive(Debug)]
 pub struct Session {
     conn: Connection,
-    consume: Channel,
     publisher: Channel,
+    answerer: Answerer,
     consumers: Vec<Consumer>,
 }
 
@@ -141,10 +152,11 @@ impl Session {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(AmqpError::channel("enable publisher confirms"))?;
+        let answerer = Answerer::start(consume);
         Ok(Session {
             conn,
-            consume,
             publisher,
+            answerer,
             consumers,
         })
     }
@@ -164,10 +176,7 @@ impl Session {
 
     /// The handle that answers and acknowledges deliveries.
     pub fn answerer(&self) -> Answerer {
-        Answerer {
-            channel: self.consume.clone(),
-            lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
-        }
+        self.answerer.clone()
     }
 
     /// Closes the connection politely.
@@ -264,78 +273,11 @@ pub struct Outgoing<'a> {
     pub body: &'a [u8],
 }
 
-fn json_properties() -> BasicProperties {
+pub(crate) fn json_properties() -> BasicProperties {
     BasicProperties::default()
         .with_content_type("application/json".into())
         .with_content_encoding("utf-8".into())
         .with_delivery_mode(2)
-}
-
-/// Answers deliveries on the consuming channel, in broker transactions:
-/// the answer and the acknowledgement commit together or not at all. If the
-/// agent dies before the commit, the request is redelivered and the journal
-/// answers it without applying it again; after the commit, it is gone.
-#[derive(Debug, Clone)]
-pub struct Answerer {
-    channel: Channel,
-    /// A commit covers everything pending on the channel; holding this while
-    /// publishing, acking and committing keeps each unit whole.
-    lock: std::sync::Arc<tokio::sync::Mutex<()>>,
-}
-
-impl Answerer {
-    /// Publishes `messages` and acknowledges `delivery_tag` (if any) as one
-    /// transaction.
-    pub async fn commit(
-        &self,
-        messages: &[Outgoing<'_>],
-        delivery_tag: Option<u64>,
-    ) -> Result<(), AmqpError> {
-        let _unit = self.lock.lock().await;
-        for m in messages {
-            // In transaction mode the broker confirms nothing per message
-            // (the confirmation resolves at once, as not requested); the
-            // commit below is the confirmation.
-            self.channel
-                .basic_publish(
-                    m.exchange.into(),
-                    m.routing_key.into(),
-                    BasicPublishOptions::default(),
-                    m.body,
-                    json_properties(),
-                )
-                .await
-                .map_err(AmqpError::channel(format!("publish to {}", m.routing_key)))?
-                .await
-                .map_err(AmqpError::channel(format!("publish to {}", m.routing_key)))?;
-        }
-        if let Some(tag) = delivery_tag {
-            self.channel
-                .basic_ack(tag, lapin::options::BasicAckOptions::default())
-                .await
-                .map_err(AmqpError::channel("ack"))?;
-        }
-        self.channel
-            .tx_commit()
-            .await
-            .map_err(AmqpError::channel("commit"))
-    }
-
-    /// Rejects a delivery for good (no requeue): a message that can never be served.
-    pub async fn reject(&self, delivery_tag: u64) -> Result<(), AmqpError> {
-        let _unit = self.lock.lock().await;
-        self.channel
-            .basic_reject(
-                delivery_tag,
-                lapin::options::BasicRejectOptions { requeue: false },
-            )
-            .await
-            .map_err(AmqpError::channel("reject"))?;
-        self.channel
-            .tx_commit()
-            .await
-            .map_err(AmqpError::channel("commit"))
-    }
 }
 
 /// Publishes with confirms on the session's publisher channel.

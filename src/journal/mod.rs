@@ -27,8 +27,10 @@ pub use action::{Action, Status};
 use store::Store;
 
 /// Finished actions kept for `list_actions` and dedup; beyond this the
-/// oldest are dropped at compaction.
-pub const MAX_FINISHED: usize = 10_000;
+/// oldest are dropped at compaction. Each is held in memory (about 1 KiB);
+/// dedup needs only the few in hand when a delivery comes back, and the
+/// agent must stay small on a busy host (docs/benchmarks.md).
+pub const MAX_FINISHED: usize = 1_000;
 
 /// Journal failures: the disk is the agent's promise, so these are fatal to
 /// the command (it is not acknowledged and will be redelivered).
@@ -125,8 +127,8 @@ impl Journal {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave a half-written record
-        // in memory that matters: the file is the truth. Keep going.
+        // Release builds abort on panic, so a poisoned lock is only seen in
+        // tests; even then the file is the truth. Keep going.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -248,9 +250,14 @@ impl Journal {
         self.update(id, |a| a.unsent = true)
     }
 
-    /// Records that the outcome was published.
+    /// Records that the outcome was published. The request's context is
+    /// dropped then: it only serves to report an outcome that was never
+    /// published, and it is most of an action's size.
     pub fn answered(&self, id: u64) -> Result<Action, JournalError> {
-        self.update(id, |a| a.answered = true)
+        self.update(id, |a| {
+            a.answered = true;
+            a.context = None;
+        })
     }
 
     /// One action.

@@ -156,3 +156,25 @@ fn dedup_window_expires() {
     drop(inner);
     assert!(j.find_unique("u1").is_none());
 }
+
+#[test]
+fn context_is_kept_until_answered_then_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path(), DAY).unwrap();
+    let mut n = new("u1");
+    n.context = Some(serde_json::json!({"request_id": "req-1"}));
+    let a = j.admit(n).unwrap();
+    j.start(a.id).unwrap();
+    j.finish(a.id, Ok(None)).unwrap();
+    // Unanswered: the sweep may still need it to report the outcome.
+    assert!(j.unanswered()[0].context.is_some());
+    j.answered(a.id).unwrap();
+    assert_eq!(j.get(a.id).unwrap().context, None);
+    drop(j);
+    let j = Journal::open(dir.path(), DAY).unwrap();
+    assert_eq!(
+        j.get(a.id).unwrap().context,
+        None,
+        "the last record wins on replay"
+    );
+}

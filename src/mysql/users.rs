@@ -107,7 +107,7 @@ impl Mysql {
             .collect();
         users.sort_by(|a, b| a.0.cmp(&b.0));
         let (page_users, next) = page.apply(users, |u| u.0.clone());
-        let mut grants = self.all_privilege_dbs(&mut conn, None).await?;
+        let mut grants = self.all_privilege_dbs(&mut conn).await?;
         let out = page_users
             .into_iter()
             .map(|(key, account, is_root)| UserInfo {
@@ -120,17 +120,48 @@ impl Mysql {
     }
 
     /// Reads one account; `None` when it does not exist.
+    ///
+    /// One statement, so one round trip to mysqld: a marker row (0) when the
+    /// account exists, then a row (1) per database it holds ALL on.
     pub async fn get_user(&self, account: &Account) -> Result<Option<UserInfo>> {
         let mut conn = self.conn().await?;
-        if !self.user_exists(&mut conn, account).await? {
+        let pred = self.facts()?.db_all_privileges_predicate();
+        let (name, host) = (account.name.as_str(), account.host.as_str());
+        let rows: Vec<(u8, Option<Vec<u8>>)> = conn
+            .exec(
+                format!(
+                    "SELECT 0, NULL FROM mysql.user WHERE User = ? AND Host = ? \
+                     UNION ALL SELECT 1, Db FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"
+                ),
+                (name, host, name, host),
+            )
+            .await
+            .map_err(|e| MysqlError::from_driver(format!("look up {account}"), e))?;
+        if !rows.iter().any(|(kind, _)| *kind == 0) {
             return Ok(None);
         }
-        let mut grants = self.all_privilege_dbs(&mut conn, Some(account)).await?;
+        let raw = rows.into_iter().filter_map(|(kind, db)| match kind {
+            1 => db.map(text),
+            _ => None,
+        });
         Ok(Some(UserInfo {
-            databases: grants.remove(&account.to_string()).unwrap_or_default(),
+            databases: self.user_databases(raw),
             account: account.clone(),
             is_root: account.name.as_str() == "root",
         }))
+    }
+
+    /// The databases of `mysql.db` rows as the API shows them: unescaped,
+    /// system schemas left out, sorted, each once.
+    fn user_databases(&self, raw: impl Iterator<Item = String>) -> Vec<DbName> {
+        let mut dbs: Vec<DbName> = raw
+            .filter_map(|d| quote::unescape_schema_pattern(&d))
+            .filter(|db| !self.protected.is_system_db(db))
+            .map(DbName::from_server)
+            .collect();
+        dbs.sort();
+        dbs.dedup();
+        dbs
     }
 
     /// Creates every account with its grants, or as many as mysqld allows:
@@ -230,47 +261,26 @@ impl Mysql {
         Ok(found.is_some())
     }
 
-    /// Databases on which each account (`name@host` key) holds ALL, sorted;
-    /// for one account when given, else for all.
+    /// Databases on which each account (`name@host` key) holds ALL, sorted.
     async fn all_privilege_dbs(
         &self,
         conn: &mut mysql_async::Conn,
-        only: Option<&Account>,
     ) -> Result<HashMap<String, Vec<DbName>>> {
         let pred = self.facts()?.db_all_privileges_predicate();
-        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = match only {
-            Some(a) => {
-                conn.exec(
-                    format!(
-                        "SELECT User, Host, Db FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"
-                    ),
-                    (a.name.as_str(), a.host.as_str()),
-                )
-                .await
-            }
-            None => {
-                conn.query(format!("SELECT User, Host, Db FROM mysql.db WHERE {pred}"))
-                    .await
-            }
-        }
-        .map_err(|e| MysqlError::from_driver("read database grants", e))?;
-        let mut map: HashMap<String, Vec<DbName>> = HashMap::new();
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = conn
+            .query(format!("SELECT User, Host, Db FROM mysql.db WHERE {pred}"))
+            .await
+            .map_err(|e| MysqlError::from_driver("read database grants", e))?;
+        let mut raw: HashMap<String, Vec<String>> = HashMap::new();
         for (u, h, d) in rows {
-            let Some(db) = quote::unescape_schema_pattern(&text(d)) else {
-                continue;
-            };
-            if self.protected.is_system_db(&db) {
-                continue;
-            }
-            map.entry(format!("{}@{}", text(u), text(h)))
+            raw.entry(format!("{}@{}", text(u), text(h)))
                 .or_default()
-                .push(DbName::from_server(db));
+                .push(text(d));
         }
-        for dbs in map.values_mut() {
-            dbs.sort();
-            dbs.dedup();
-        }
-        Ok(map)
+        Ok(raw
+            .into_iter()
+            .map(|(key, dbs)| (key, self.user_databases(dbs.into_iter())))
+            .collect())
     }
 }
 

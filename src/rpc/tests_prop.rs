@@ -46,10 +46,43 @@ proptest! {
     }
 
     #[test]
+    fn python_json_strings_as_python_escapes_them(s in any::<String>()) {
+        let mut fast = String::new();
+        pyjson::write_str(&mut fast, &s);
+        prop_assert_eq!(fast, escape_like_python(&s));
+    }
+
+    #[test]
     fn python_json_floats_reparse(f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
         // Parsed with std, which rounds correctly; serde_json's default parser may
         // be off by an ulp, as Python's is not.
         let text = pyjson::dumps(&json!(f));
         prop_assert_eq!(text.parse::<f64>().unwrap().to_bits(), f.to_bits(), "{}", text);
     }
+}
+
+/// `json.dumps(s)` (ensure_ascii) character by character, the plain way:
+/// the reference for the writer's fast path.
+fn escape_like_python(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
 }

@@ -2,6 +2,7 @@
 //! built binary, so a rebuild during the run changes nothing) with its own
 //! configuration and state directory, and the echo server.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +22,15 @@ impl Proc {
     fn spawn(what: &'static str, mut cmd: Command, log: &Path) -> Result<Self, String> {
         let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
+        // Release builds abort on panic, skipping `Drop`: the kernel stops
+        // the child when the bench goes, so no agent is left consuming.
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out)

@@ -150,19 +150,20 @@ pub async fn run(conn: &mut Conn, probe: &Probe, sql: &Sql) -> Result<usize, Str
     let pred = &probe.all_pred;
     match sql {
         Sql::GetUser(name) => {
-            if !user_exists(conn, name).await? {
-                return Err(format!("{name} does not exist"));
-            }
-            let rows: Vec<Row3> = conn
+            let rows: Vec<(u8, Option<Vec<u8>>)> = conn
                 .exec(
                     format!(
-                        "SELECT User, Host, Db FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"
+                        "SELECT 0, NULL FROM mysql.user WHERE User = ? AND Host = ? \
+                         UNION ALL SELECT 1, Db FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"
                     ),
-                    (name.as_str(), "%"),
+                    (name.as_str(), "%", name.as_str(), "%"),
                 )
                 .await
-                .map_err(e("grants"))?;
-            Ok(rows.len() + 1)
+                .map_err(e("look up"))?;
+            if !rows.iter().any(|(kind, _)| *kind == 0) {
+                return Err(format!("{name} does not exist"));
+            }
+            Ok(rows.len())
         }
         Sql::ListUsers => {
             let q = if probe.has_roles {
