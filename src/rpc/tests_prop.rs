@@ -61,25 +61,27 @@ proptest! {
     }
 }
 
-/// `json.dumps(s)` (ensure_ascii) character by character, the plain way:
+/// `json.dumps(s)` (ensure_ascii) character by character, from a table:
 /// the reference for the writer's fast path.
 fn escape_like_python(s: &str) -> String {
+    const SHORT: [(char, &str); 7] = [
+        ('"', "\\\""),
+        ('\\', "\\\\"),
+        ('\n', "\\n"),
+        ('\r', "\\r"),
+        ('\t', "\\t"),
+        ('\u{8}', "\\b"),
+        ('\u{c}', "\\f"),
+    ];
     let mut out = String::from("\"");
     for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
+        if let Some((_, escaped)) = SHORT.iter().find(|(k, _)| *k == c) {
+            out.push_str(escaped);
+        } else if (' '..='~').contains(&c) {
+            out.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0u16; 2]) {
+                out.push_str(&format!("\\u{unit:04x}"));
             }
         }
     }
