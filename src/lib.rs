@@ -23,6 +23,7 @@
 //! | [`host`] | host and process facts from /proc for hwinfo and diagnostics |
 //! | [`conductor`] | notifications and heartbeats cast to Trove's conductor |
 //! | [`agent`] | the loop tying them together: consume → parse → apply → answer → ack |
+//! | [`memory`] | what the allocator keeps: glibc tuned for a long-lived daemon, trimmed after bursts |
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod agent;
