@@ -693,16 +693,33 @@ def oslo_envelope(inner):
     return json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(inner)})
 
 
-class ReplyQueue:
-    """An exclusive reply_<hex> queue for raw calls (replies come on the default
-    exchange with routing key = _reply_q, trove-wire §1)."""
+class PrivateQueue:
+    """An exclusive, auto-deleted queue on a connection of its own."""
 
-    def __init__(self):
-        self.name = "reply_" + uuid.uuid4().hex
+    def __init__(self, name):
+        self.name = name
         self.conn = kombu_connection()
         self.conn.connect()
         self.ch = self.conn.channel()
         self.ch.queue_declare(queue=self.name, durable=False, exclusive=True, auto_delete=True)
+
+    def close(self):
+        try:
+            self.ch.queue_delete(queue=self.name)
+        except Exception:
+            pass
+        try:
+            self.conn.release()
+        except Exception:
+            pass
+
+
+class ReplyQueue(PrivateQueue):
+    """An exclusive reply_<hex> queue for raw calls (replies come on the default
+    exchange with routing key = _reply_q, trove-wire §1)."""
+
+    def __init__(self):
+        super().__init__("reply_" + uuid.uuid4().hex)
 
     def get(self, timeout):
         deadline = time.monotonic() + timeout
@@ -714,15 +731,6 @@ class ReplyQueue:
             time.sleep(0.1)
         return None
 
-    def close(self):
-        try:
-            self.ch.queue_delete(queue=self.name)
-        except Exception:
-            pass
-        try:
-            self.conn.release()
-        except Exception:
-            pass
 
 
 def _record_raw_reply(m):
@@ -1021,17 +1029,13 @@ def diff_snapshots(before, after):
     return out
 
 
-class Sniffer:
+class Sniffer(PrivateQueue):
     """A private queue bound like the conductor's (exchange ``trove``, routing key =
     the conductor topic): a raw copy of every cast the agents send the conductor,
     to see what travelled on the wire (e.g. that it was encrypted)."""
 
     def __init__(self, routing_key, exchange=EXCHANGE):
-        self.name = "interop-sniff-" + uuid.uuid4().hex[:12]
-        self.conn = kombu_connection()
-        self.conn.connect()
-        self.ch = self.conn.channel()
-        self.ch.queue_declare(queue=self.name, durable=False, exclusive=True, auto_delete=True)
+        super().__init__("interop-sniff-" + uuid.uuid4().hex[:12])
         self.ch.queue_bind(queue=self.name, exchange=exchange, routing_key=routing_key)
         self.seen = []
 
@@ -1055,12 +1059,3 @@ class Sniffer:
                 raise AssertionError(f"no {what} seen on the wire within {timeout} s")
             time.sleep(0.1)
 
-    def close(self):
-        try:
-            self.ch.queue_delete(queue=self.name)
-        except Exception:
-            pass
-        try:
-            self.conn.release()
-        except Exception:
-            pass
