@@ -315,16 +315,6 @@ def _pw():
     return "Pw" + secrets.token_hex(12)
 
 
-def _privileges_on(db, user, host):
-    out = {}
-    for g in db.grants(user, host):
-        m = re.match(r"GRANT (.+?) ON `((?:[^`]|``)+)`\.\* TO ", g)
-        if m:
-            name = re.sub(r"\\([_%])", r"\1", m.group(2).replace("``", "`"))
-            out[name] = {p.strip() for p in m.group(1).split(",")}
-    return out
-
-
 class Workload:
     """``n`` mutating casts through Trove's real API, each with its own request_id:
     create_user of ``<tag>_NNN`` with ALL on ``<tag>_g`` (8 in 10), create_database
@@ -424,7 +414,7 @@ class Workload:
                 if hosts != ["%"]:
                     effect_bad[i] = f"user hosts {hosts}"
                     continue
-                privs = _privileges_on(db, name, "%")
+                privs = db.privileges_on(name, "%")
                 if privs != {self.grant_db: {"ALL PRIVILEGES"}}:
                     effect_bad[i] = f"grants {db.grants(name, '%')}"
                     continue

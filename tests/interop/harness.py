@@ -897,6 +897,16 @@ class Db:
     def grants(self, name, host):
         return [r[0] for r in self.query("SHOW GRANTS FOR %s@%s", (name, host))]
 
+    def privileges_on(self, name, host):
+        """{database: set of privileges} from SHOW GRANTS (GRANT escapes `\\_` undone)."""
+        out = {}
+        for g in self.grants(name, host):
+            m = re.match(r"GRANT (.+?) ON `((?:[^`]|``)+)`\.\* TO ", g)
+            if m:
+                db = re.sub(r"\\([_%])", r"\1", m.group(2).replace("``", "`"))
+                out[db] = {p.strip() for p in m.group(1).split(",")}
+        return out
+
     def auth_of(self, name, host):
         """The account's stored credentials/privileges row (changes if touched)."""
         if self._has_global_priv():

@@ -13,7 +13,6 @@ model"), sent through the real Trove client's transport (``API.client`` via
 """
 
 import json
-import re
 import secrets
 import subprocess
 import time
@@ -159,17 +158,6 @@ def all_actions(trove, limit=7):
         marker = nxt
 
 
-def privileges_on(db, user, host):
-    """{database: set of privileges} from SHOW GRANTS (GRANT escapes `\\_` undone)."""
-    out = {}
-    for g in db.grants(user, host):
-        m = re.match(r"GRANT (.+?) ON `((?:[^`]|``)+)`\.\* TO ", g)
-        if m:
-            name = re.sub(r"\\([_%])", r"\1", m.group(2).replace("``", "`"))
-            out[name] = {p.strip() for p in m.group(1).split(",")}
-    return out
-
-
 def mysql_error_code(fn):
     try:
         fn()
@@ -223,7 +211,7 @@ def test_create_user_call_without_password_generates_one(agent, trove, db, names
                                       resource_type="database_user", status="success")
     p = generated(passwords, key(u))
     assert db.users_named(u) == ["%"]
-    assert privileges_on(db, u, "%") == {d: {"ALL PRIVILEGES"}}, db.grants(u, "%")
+    assert db.privileges_on(u, "%") == {d: {"ALL PRIVILEGES"}}, db.grants(u, "%")
     # application (the default): it can write.
     run_sql(u, p, d, "CREATE TABLE t (i INT)")
     run_sql(u, p, d, "INSERT INTO t VALUES (1)")
@@ -250,7 +238,7 @@ def test_readonly_user_can_select_but_not_write(agent, trove, db, names, workdir
                                       action_type="database_user_create")
     p2 = generated(passwords, key(u2))
     for u, p in ((u1, p1), (u2, p2)):
-        assert privileges_on(db, u, "%") == {d: {"SELECT", "SHOW VIEW"}}, db.grants(u, "%")
+        assert db.privileges_on(u, "%") == {d: {"SELECT", "SHOW VIEW"}}, db.grants(u, "%")
         assert run_sql(u, p, d, "SELECT i FROM t") == ((7,),)
         assert mysql_error_code(lambda: run_sql(u, p, d, "INSERT INTO t VALUES (8)")) == 1142
         assert mysql_error_code(lambda: run_sql(u, p, d, "DELETE FROM t")) == 1142
@@ -266,7 +254,7 @@ def test_application_user_type_explicit(agent, trove, db, names):
     rid = trove.cast_create_user([dict(user_dict(u, password=p, databases=[d]),
                                        _user_type="application")])
     expect_end(trove, rid, trove.conductor.wait_outcome(rid))
-    assert privileges_on(db, u, "%") == {d: {"ALL PRIVILEGES"}}, db.grants(u, "%")
+    assert db.privileges_on(u, "%") == {d: {"ALL PRIVILEGES"}}, db.grants(u, "%")
     run_sql(u, p, d, "CREATE TABLE t (i INT)")
 
 
