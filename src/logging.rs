@@ -8,6 +8,8 @@
 //! fields as `key=value`. `GUESTAGENT_LOG` (an `EnvFilter` directive such as
 //! `debug` or `guestagent=trace`) overrides the configured level.
 
+use std::fmt;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -49,4 +51,53 @@ pub fn init(level: &str) {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+/// Longest piece of wire text put in a log line, in characters.
+const SHOWN_MAX: usize = 200;
+
+/// Text from the wire as a log field: control, format and other invisible
+/// characters escaped (`\n`, `\u{200b}`), so a field cannot fake a log line
+/// or hide in one, and cut at [`SHOWN_MAX`] characters.
+pub fn shown(text: &str) -> Shown<'_> {
+    Shown(text)
+}
+
+/// See [`shown`].
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut chars = self.0.chars();
+        for c in chars.by_ref().take(SHOWN_MAX) {
+            match c {
+                // Quotes need no escaping inside a field.
+                '"' | '\'' => fmt::Write::write_char(f, c)?,
+                _ => write!(f, "{}", c.escape_debug())?,
+            }
+        }
+        if chars.next().is_some() {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_text_is_escaped_and_cut() {
+        assert_eq!(shown("get_user").to_string(), "get_user");
+        assert_eq!(shown("a\nFAKE line").to_string(), "a\\nFAKE line");
+        assert_eq!(shown("x\u{1b}[2Jy").to_string(), "x\\u{1b}[2Jy");
+        assert_eq!(shown("zero\u{200b}width").to_string(), "zero\\u{200b}width");
+        assert_eq!(shown("say \"hi\"").to_string(), "say \"hi\"");
+        let long = "x".repeat(500);
+        let cut = shown(&long).to_string();
+        assert_eq!(cut.chars().count(), SHOWN_MAX + 1);
+        assert!(cut.ends_with('…'));
+    }
 }

@@ -130,6 +130,7 @@ fn actions_lists_the_journal_newest_first() {
                 resources: vec![],
                 context: None,
                 call: false,
+                digest: None,
             })
             .unwrap();
         journal.finish(a.id, Ok(None)).unwrap();

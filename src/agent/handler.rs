@@ -4,33 +4,66 @@
 //! (with retries while mysqld is away), then publish the answer (a reply for
 //! a call, a conductor notification for a cast) and acknowledge the delivery
 //! in one broker transaction. A message that can never be served is rejected
-//! without requeue, its reason logged, so it cannot loop. Mutating commands
-//! go to the worker in `mutation`, which journals them.
+//! without requeue, its reason logged, so it cannot loop; one that must not
+//! be answered at all (it does not decrypt, or it reuses another message's
+//! ciphertext) is rejected the same way without a word to its sender.
+//! Mutating commands go to the worker in `mutation`, which journals them.
+//!
+//! Everything logged while a delivery is handled carries its `id` and
+//! `method` from the delivery's span.
 
 use std::time::{Duration, Instant};
 
-use lapin::message::Delivery;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use zeroize::Zeroize;
+use tracing::Instrument;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::backoff::Backoff;
-use crate::amqp::{Answerer, Outgoing};
-use crate::command::{Command, Env, FailureKind, Generated, Limits, mysql_failure_kind};
+use crate::amqp::{Commit, Outgoing};
+use crate::command::{Command, Database, Env, FailureKind, Generated, Limits, mysql_failure_kind};
 use crate::conductor::Conductor;
 use crate::journal::Journal;
+use crate::logging::shown;
+use crate::mysql::MysqlError;
 use crate::mysql::users::Mode;
-use crate::mysql::{Mysql, MysqlError};
-use crate::rpc::{Call, Codec, Context, Failure};
+use crate::rpc::{Call, Codec, Context, DecodeError, Failure, WireId};
+
+/// One delivery as the broker handed it over: its body and its tag.
+#[derive(Debug)]
+pub struct Incoming {
+    /// The message body.
+    pub body: Vec<u8>,
+    /// The delivery tag to settle it with.
+    pub tag: u64,
+}
+
+/// How long commands wait for mysqld to come back before they fail.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    /// A cast.
+    pub cast: Duration,
+    /// A call that gave no `_timeout`.
+    pub call: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            cast: Duration::from_secs(300),
+            call: Duration::from_secs(60),
+        }
+    }
+}
 
 /// What every handler shares.
 #[derive(Debug)]
-pub struct Shared {
+pub struct Shared<D> {
     /// Envelope and crypto.
     pub codec: Codec,
-    /// mysqld.
-    pub mysql: Mysql,
+    /// The database.
+    pub db: D,
     /// The action journal.
     pub journal: Journal,
     /// Where cast outcomes go.
@@ -45,27 +78,26 @@ pub struct Shared {
     pub listings: super::listings::Listings,
     /// Gives memory back after large answers.
     pub reclaimer: crate::memory::Reclaimer,
+    /// Whether `enable_root` is served (`amqp.allow_root_enable`).
+    pub allow_root_enable: bool,
+    /// Retry windows.
+    pub patience: Patience,
 }
 
-impl Shared {
+impl<D: Database> Shared<D> {
     /// True while mysqld's socket file exists.
     pub fn mysql_socket_exists(&self) -> bool {
         self.mysql_socket.exists()
     }
 
     /// What commands run against.
-    pub fn env(&self) -> Env<'_> {
+    pub fn env(&self) -> Env<'_, D> {
         Env {
-            db: &self.mysql,
+            db: &self.db,
             journal: &self.journal,
         }
     }
 }
-
-/// How long a cast may wait for mysqld to come back before it is failed.
-const CAST_RETRY_WINDOW: Duration = Duration::from_secs(300);
-/// The same for a call that gave no `_timeout`.
-const CALL_RETRY_WINDOW: Duration = Duration::from_secs(60);
 
 /// A parsed mutating command waiting for the worker.
 #[derive(Debug)]
@@ -74,13 +106,17 @@ pub struct Job {
     pub cmd: Command,
     /// How to answer it.
     pub meta: Meta,
+    /// The keyed digest of its method and arguments (see `Journal::digest`).
+    pub digest: String,
+    /// The delivery's span, so the worker's lines carry its fields.
+    pub span: tracing::Span,
 }
 
 /// What is needed to answer and acknowledge a request.
 #[derive(Debug)]
 pub struct Meta {
-    /// The message's `_unique_id` (empty when it had none).
-    pub id: String,
+    /// The message's `_unique_id`.
+    pub id: Option<WireId>,
     /// The wire method.
     pub method: String,
     /// Reply details for a call; `None` for a cast.
@@ -95,45 +131,51 @@ pub struct Meta {
     pub is_async: bool,
 }
 
+/// The span every line about one delivery is logged in.
+fn delivery_span(id: Option<&WireId>, method: &str, call: bool) -> tracing::Span {
+    let kind = if call { "call" } else { "cast" };
+    tracing::info_span!(
+        "delivery",
+        id = id.map_or("", WireId::as_str),
+        method = %shown(method),
+        kind
+    )
+}
+
 /// Handles one delivery: reads complete here, mutations go to the worker so
 /// they apply one at a time in arrival order.
-pub async fn handle(
-    shared: &Shared,
-    answerer: &Answerer,
+pub async fn handle<D: Database, C: Commit>(
+    shared: &Shared<D>,
+    commit: &C,
     jobs: &mpsc::Sender<Job>,
-    delivery: Delivery,
+    incoming: Incoming,
 ) {
     let started = Instant::now();
-    let Delivery {
-        mut data,
-        delivery_tag: tag,
-        ..
-    } = delivery;
-    let decoded = shared.codec.decode_request(&data);
+    let Incoming { mut body, tag } = incoming;
+    let decoded = shared.codec.decode_request(&body);
     // The body may hold passwords in the clear; do not leave it in freed memory.
-    data.zeroize();
+    body.zeroize();
     let mut req = match decoded {
         Ok(r) => r,
         Err(de) => {
-            let id = de.unique_id.clone().unwrap_or_default();
-            let method = de.method.clone().unwrap_or_default();
-            tracing::warn!(id = %id, method = %method, reason = %de.error, "message refused");
-            let result = match &de.call {
-                Some(call) => {
-                    let body = shared.codec.encode_reply(&call.msg_id, Err(&de.failure()));
-                    answerer.commit(&[reply_to(call, &body)], Some(tag)).await
-                }
-                None => answerer.reject(tag).await,
-            };
-            if let Err(e) = result {
-                tracing::warn!(id = %id, error = %e, "refusal not sent; the broker will redeliver");
-            }
+            let span = delivery_span(
+                de.unique_id.as_ref(),
+                de.method.as_deref().unwrap_or(""),
+                de.call.is_some(),
+            );
+            refuse_undecodable(shared, commit, de, tag)
+                .instrument(span)
+                .await;
             return;
         }
     };
+    let span = delivery_span(req.unique_id.as_ref(), &req.method, req.call.is_some());
     let is_async = matches!(req.args.remove("async"), Some(Value::Bool(true)));
+    // What the journal keeps of a mutation to recognise its message again;
+    // the text holds any password in the clear, so it is wiped.
+    let canonical = Zeroizing::new(Value::Object(req.args.clone()).to_string());
     let meta = Meta {
-        id: req.unique_id.take().unwrap_or_default(),
+        id: req.unique_id.take(),
         method: req.method.clone(),
         call: req.call.take(),
         context: std::mem::take(&mut req.context),
@@ -141,35 +183,86 @@ pub async fn handle(
         started,
         is_async,
     };
-    let cmd = match Command::parse(
-        &req.method,
-        req.args,
-        shared.mysql.protected(),
-        shared.limits,
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            let failure = failure_of(e.kind(), &meta.method, e.to_string());
-            finish(shared, answerer, meta, "refused", Err(failure)).await;
+    let parsed = Command::parse(&req.method, req.args, shared.db.protected(), shared.limits);
+    async {
+        let cmd = match parsed {
+            Ok(c) => c,
+            Err(e) => {
+                let failure = failure_of(e.kind(), &meta.method, e.to_string());
+                finish(shared, commit, meta, "refused", Err(failure)).await;
+                return;
+            }
+        };
+        if let Some(failure) = refusal(shared, &cmd, &meta) {
+            finish(shared, commit, meta, "refused", Err(failure)).await;
             return;
+        }
+        if cmd.is_mutating() {
+            let digest = shared.journal.digest(&meta.method, &canonical);
+            let job = Job {
+                cmd,
+                meta,
+                digest,
+                span: tracing::Span::current(),
+            };
+            if let Err(mpsc::error::SendError(_)) = jobs.send(job).await {
+                // The worker is gone: the session is closing. Leave the message
+                // unacknowledged so the broker hands it out again.
+                tracing::debug!("session closing; command left for redelivery");
+            }
+            return;
+        }
+        read(shared, commit, cmd, meta).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+/// A request the agent will not serve although it parsed.
+fn refusal<D>(shared: &Shared<D>, cmd: &Command, meta: &Meta) -> Option<Failure> {
+    if matches!(cmd, Command::EnableRoot(_)) && !shared.allow_root_enable {
+        return Some(Failure::not_supported(
+            "enabling root is switched off on this host (amqp.allow_root_enable = false)",
+        ));
+    }
+    if cmd.is_mutating() && meta.call.is_none() && cmd.needs_generated_password() {
+        return Some(Failure::bad_request(
+            "no password given: a generated password can only be handed back to a call, \
+             not a cast; send a password or make the request a call",
+        ));
+    }
+    None
+}
+
+/// Answers (or silently rejects) a delivery that could not be decoded.
+async fn refuse_undecodable<D, C: Commit>(
+    shared: &Shared<D>,
+    commit: &C,
+    de: DecodeError,
+    tag: u64,
+) {
+    let result = if de.error.is_silent() {
+        // Telling the sender anything, even that it failed, would help
+        // whoever forged it.
+        tracing::warn!(reason = %shown(&de.error.detail()), "encrypted message refused without a reply");
+        commit.reject(tag).await
+    } else {
+        tracing::warn!(reason = %shown(&de.error.to_string()), "message refused");
+        match &de.call {
+            Some(call) => {
+                let body = shared.codec.encode_reply(&call.msg_id, Err(&de.failure()));
+                commit.commit(&[reply_to(call, &body)], Some(tag)).await
+            }
+            None => commit.reject(tag).await,
         }
     };
-    if cmd.is_mutating() {
-        if meta.call.is_none() && cmd.needs_generated_password() {
-            let failure = Failure::bad_request(
-                "no password given: a generated password can only be handed back to a call, \
-                 not a cast; send a password or make the request a call",
-            );
-            finish(shared, answerer, meta, "refused", Err(failure)).await;
-            return;
-        }
-        if let Err(mpsc::error::SendError(job)) = jobs.send(Job { cmd, meta }).await {
-            // The worker is gone: the session is closing. Leave the message
-            // unacknowledged so the broker hands it out again.
-            tracing::debug!(id = %job.meta.id, "session closing; command left for redelivery");
-        }
-        return;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "refusal not sent; the broker will redeliver");
     }
+}
+
+/// Serves a command that changes nothing.
+async fn read<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, cmd: Command, meta: Meta) {
     let turn = shared.listings.enter(&cmd).await;
     let outcome =
         match apply_with_retry(shared, &cmd, &meta, Mode::Fresh, &Generated::default()).await {
@@ -180,7 +273,7 @@ pub async fn handle(
         Ok(v) => ("ok", Ok(v)),
         Err(e) => ("failed", Err(mysql_failure(&e, &meta.method))),
     };
-    let size = finish(shared, answerer, meta, label, outcome).await;
+    let size = finish(shared, commit, meta, label, outcome).await;
     // Held until the answer is committed: released at encoding instead, the
     // bodies waiting for their commit piled up (12.2 MiB at 32 in flight
     // instead of 11.0) for no gain in throughput.
@@ -196,18 +289,18 @@ pub async fn handle(
 /// Applies a command, retrying while mysqld is away, within the caller's
 /// patience. `None` when shutdown came first: the command is then neither
 /// answered nor acknowledged, and the broker redelivers it.
-pub async fn apply_with_retry(
-    shared: &Shared,
+pub async fn apply_with_retry<D: Database>(
+    shared: &Shared<D>,
     cmd: &Command,
     meta: &Meta,
     mode: Mode,
     generated: &Generated,
 ) -> Option<Result<Value, MysqlError>> {
     let window = match &meta.call {
-        Some(c) => c.timeout.map_or(CALL_RETRY_WINDOW, Duration::from_secs_f64),
-        None => CAST_RETRY_WINDOW,
+        Some(c) => c.timeout.unwrap_or(shared.patience.call),
+        None => shared.patience.cast,
     };
-    let deadline = meta.started + window;
+    let deadline = meta.started.checked_add(window).unwrap_or(meta.started);
     let mut backoff = Backoff::new();
     let mut waited = false;
     let mut mode = mode;
@@ -219,7 +312,7 @@ pub async fn apply_with_retry(
                     && !shared.shutdown.is_cancelled() =>
             {
                 if !waited {
-                    tracing::warn!(id = %meta.id, method = %meta.method, error = %e, "mysqld unavailable; retrying");
+                    tracing::warn!(error = %e, "mysqld unavailable; retrying");
                     waited = true;
                 }
                 // mysqld may have applied part of it before going away (or
@@ -228,7 +321,7 @@ pub async fn apply_with_retry(
                 mode = Mode::Recovering;
                 tokio::select! {
                     _ = shared.shutdown.cancelled() => {
-                        tracing::info!(id = %meta.id, method = %meta.method, "stopping; command left for redelivery");
+                        tracing::info!("stopping; command left for redelivery");
                         return None;
                     }
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
@@ -241,8 +334,8 @@ pub async fn apply_with_retry(
 
 /// The outgoing answer for a request: a reply for a call, a conductor
 /// notification for a cast that asked for one.
-pub fn answer_body(
-    shared: &Shared,
+pub fn answer_body<D>(
+    shared: &Shared<D>,
     meta: &Meta,
     outcome: Result<&Value, &Failure>,
 ) -> Option<Vec<u8>> {
@@ -259,9 +352,9 @@ pub fn answer_body(
 
 /// Publishes the answer and acknowledges the delivery together. Returns
 /// false when the broker did not take them (the delivery will come again).
-pub async fn commit_answer(
-    shared: &Shared,
-    answerer: &Answerer,
+pub async fn commit_answer<D, C: Commit>(
+    shared: &Shared<D>,
+    commit: &C,
     meta: &Meta,
     body: Option<&[u8]>,
 ) -> bool {
@@ -275,10 +368,10 @@ pub async fn commit_answer(
         }],
         (None, _) => Vec::new(),
     };
-    match answerer.commit(&out, Some(meta.tag)).await {
+    match commit.commit(&out, Some(meta.tag)).await {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!(id = %meta.id, error = %e, "answer not sent; the broker will redeliver");
+            tracing::warn!(error = %e, "answer not sent; the broker will redeliver");
             false
         }
     }
@@ -286,9 +379,9 @@ pub async fn commit_answer(
 
 /// Answers, acknowledges, and logs the command's one line. Returns the
 /// answer's size in bytes.
-pub async fn finish(
-    shared: &Shared,
-    answerer: &Answerer,
+pub async fn finish<D, C: Commit>(
+    shared: &Shared<D>,
+    commit: &C,
     meta: Meta,
     label: &str,
     outcome: Result<Value, Failure>,
@@ -297,22 +390,22 @@ pub async fn finish(
     // The answer is encoded; the result's tree of values can go before the
     // broker round trip.
     let failure = outcome.err();
-    commit_answer(shared, answerer, &meta, body.as_deref()).await;
+    commit_answer(shared, commit, &meta, body.as_deref()).await;
     log_line(&meta, label, failure.as_ref());
     body.map_or(0, |b| b.len())
 }
 
-/// The one log line per command: id, method, kind, outcome, duration.
+/// The one log line per command (inside its delivery span: id, method,
+/// kind): outcome and duration.
 pub fn log_line(meta: &Meta, label: &str, failure: Option<&Failure>) {
     let ms = meta.started.elapsed().as_secs_f64() * 1000.0;
-    let kind = if meta.call.is_some() { "call" } else { "cast" };
-    let request_id = meta.context.request_id().unwrap_or("");
+    let request_id = shown(meta.context.request_id().unwrap_or(""));
     match failure {
         None => {
-            tracing::info!(id = %meta.id, method = %meta.method, kind, outcome = label, duration_ms = ms, request_id, "command")
+            tracing::info!(outcome = label, duration_ms = ms, %request_id, "command")
         }
         Some(f) => {
-            tracing::warn!(id = %meta.id, method = %meta.method, kind, outcome = label, class = f.class(), error = f.message(), duration_ms = ms, request_id, "command")
+            tracing::warn!(outcome = label, class = f.class(), error = %shown(f.message()), duration_ms = ms, %request_id, "command")
         }
     }
 }
@@ -320,7 +413,7 @@ pub fn log_line(meta: &Meta, label: &str, failure: Option<&Failure>) {
 fn reply_to<'a>(call: &'a Call, body: &'a [u8]) -> Outgoing<'a> {
     Outgoing {
         exchange: "",
-        routing_key: &call.reply_q,
+        routing_key: call.reply_q.as_str(),
         body,
     }
 }

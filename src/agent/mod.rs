@@ -12,6 +12,8 @@ mod handler;
 mod listings;
 mod mutation;
 mod recovery;
+#[cfg(any(test, feature = "fakes"))]
+pub mod testkit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,12 +29,18 @@ use crate::conductor::{Conductor, ServiceStatus};
 use crate::config::Config;
 use crate::journal::Journal;
 use crate::mysql::{Mysql, Protected};
-use crate::rpc::{Codec, Crypto};
+use crate::rpc::{Codec, Crypto, ReplayGuard};
 use backoff::Backoff;
-use handler::{Job, Shared};
+use handler::{Incoming, Job, Patience, Shared};
 
 /// How long a draining agent waits for the commands in hand.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A broker session must live this long before the reconnect back-off
+/// starts from its first delay again: a broker that accepts connections
+/// and drops them at once is not hammered.
+const SESSION_PROVEN: Duration = Duration::from_secs(60);
+/// How often the memory of ciphertext is written out.
+const REPLAY_PERSIST_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs the agent until `shutdown` is cancelled. Only returns an error for
 /// problems no retry can fix.
@@ -43,12 +51,29 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         &cfg.mysql.ignore_dbs,
     );
     let crypto = cfg.amqp.rpc_encryption_key.as_ref().map(Crypto::new);
-    let codec = Codec::new(
+    let keyed = crypto.is_some();
+    let mut codec = Codec::new(
         crypto,
         cfg.amqp.allow_plaintext,
         cfg.limits.max_message_bytes,
         cfg.guest_id.clone(),
     );
+    let replay_dir = cfg.state.dir.join("replay");
+    if keyed {
+        let guard = ReplayGuard::restore(&replay_dir, cfg.state.dedup_window).map_err(|e| {
+            AgentError::Fatal(format!(
+                "cannot read the memory of encrypted messages in {}: {e}",
+                replay_dir.display()
+            ))
+        })?;
+        let (blocks, ids) = guard.len();
+        tracing::info!(
+            blocks,
+            messages = ids,
+            "memory of encrypted messages restored"
+        );
+        codec = codec.with_replay_guard(guard);
+    }
     let journal = Journal::open(&cfg.state.dir, cfg.state.dedup_window).map_err(|e| {
         AgentError::Fatal(format!(
             "cannot open the action journal in {}: {e}",
@@ -72,7 +97,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         Topology::for_guest(&cfg.amqp.exchange, &cfg.guest_id, &cfg.amqp.conductor_topic);
     let shared = Arc::new(Shared {
         codec,
-        mysql,
+        db: mysql,
         journal,
         conductor: Conductor::new(&cfg.amqp.exchange, &cfg.amqp.conductor_topic, &cfg.guest_id),
         limits: Limits {
@@ -82,11 +107,14 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         mysql_socket: cfg.mysql.socket.clone(),
         listings: listings::Listings::default(),
         reclaimer: crate::memory::Reclaimer::default(),
+        allow_root_enable: cfg.amqp.allow_root_enable,
+        patience: Patience::default(),
     });
     let reclaimer = {
         let shared = shared.clone();
         tokio::spawn(async move { shared.reclaimer.run(shared.shutdown.clone()).await })
     };
+    let persister = tokio::spawn(persist_replay(shared.clone(), replay_dir));
 
     if let Some(every) = crate::systemd::watchdog_interval() {
         tokio::spawn(watchdog(every, shutdown.clone()));
@@ -97,7 +125,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
     while !shutdown.is_cancelled() {
         let opened = tokio::select! {
             _ = shutdown.cancelled() => break,
-            s = Session::open(&cfg.amqp.url, &topology, cfg.amqp.prefetch) => s,
+            s = Session::open(&cfg.amqp.url, &cfg.amqp.tls, &topology, cfg.amqp.prefetch) => s,
         };
         match opened {
             Ok(session) => {
@@ -109,16 +137,24 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
                     crate::systemd::status("consuming");
                 }
                 outage_logged = false;
-                backoff.reset();
                 // Whatever a previous session (or process) left unanswered
                 // belongs to messages that may come back; the sweep settles
                 // those that do not.
                 let left = shared.journal.unanswered().iter().map(|a| a.id).collect();
+                let opened_at = std::time::Instant::now();
                 serve(session, &shared, cfg.amqp.report_interval, left).await;
+                if opened_at.elapsed() >= SESSION_PROVEN {
+                    backoff.reset();
+                } else if !shutdown.is_cancelled() {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
+                }
             }
             Err(e) => {
                 if !outage_logged {
-                    tracing::warn!(error = %e, "broker unavailable; retrying with back-off");
+                    tracing::warn!(broker = %cfg.amqp_url_redacted(), error = %e, "broker unavailable; retrying with back-off");
                     crate::systemd::status("broker unavailable; retrying");
                     outage_logged = true;
                 }
@@ -129,14 +165,43 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
             }
         }
     }
-    // It ends with shutdown; its hold on `shared` must be gone before mysqld's
-    // pool can be closed.
+    // They end with shutdown; their hold on `shared` must be gone before
+    // mysqld's pool can be closed.
     let _ = reclaimer.await;
+    let _ = persister.await;
     if let Ok(shared) = Arc::try_unwrap(shared) {
-        shared.mysql.close().await;
+        shared.db.close().await;
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Writes the memory of ciphertext out now and then, and once more at
+/// shutdown, so that a restart does not forget what was seen.
+async fn persist_replay<D>(shared: Arc<Shared<D>>, dir: std::path::PathBuf) {
+    let Some(guard) = shared.codec.replay_guard() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(REPLAY_PERSIST_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        let stop = tokio::select! {
+            _ = shared.shutdown.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        match guard.persist(&dir) {
+            Ok(()) => failing = false,
+            Err(e) if !failing => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot write the memory of encrypted messages; a restart would forget it");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        if stop {
+            return;
+        }
+    }
 }
 
 /// Errors that stop the agent for good.
@@ -152,7 +217,7 @@ pub enum AgentError {
 /// connection is closed. Unacknowledged deliveries go back to the queue.
 async fn serve(
     mut session: Session,
-    shared: &Arc<Shared>,
+    shared: &Arc<Shared<Mysql>>,
     report_interval: Duration,
     left: std::collections::HashSet<u64>,
 ) {
@@ -221,8 +286,12 @@ async fn serve(
                 let shared = shared.clone();
                 let answerer = answerer.clone();
                 let job_tx = job_tx.clone();
+                let incoming = Incoming {
+                    body: delivery.data,
+                    tag: delivery.delivery_tag,
+                };
                 tracker.spawn(async move {
-                    handler::handle(&shared, &answerer, &job_tx, delivery).await
+                    handler::handle(&shared, &answerer, &job_tx, incoming).await
                 });
             }
             Some(Err(e)) => {
@@ -249,7 +318,7 @@ async fn serve(
 
 /// Casts a heartbeat every `interval` with mysqld's state, starting at once.
 async fn heartbeat(
-    shared: Arc<Shared>,
+    shared: Arc<Shared<Mysql>>,
     publisher: crate::amqp::Publisher,
     interval: Duration,
     done: CancellationToken,
@@ -261,7 +330,7 @@ async fn heartbeat(
             _ = done.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let status = match shared.mysql.ping().await {
+        let status = match shared.db.ping().await {
             Ok(()) => ServiceStatus::Healthy,
             Err(e) if e.is_transient() && !shared.mysql_socket_exists() => ServiceStatus::Shutdown,
             Err(_) => ServiceStatus::Crashed,

@@ -3,9 +3,11 @@
 //! The worker takes commands one at a time in arrival order. For each:
 //!
 //! 1. a message whose `_unique_id` the journal knows is a redelivery or a
-//!    resend: a finished action is answered from the journal, a queued one is
-//!    applied, a running one is applied in recovery mode (what it already did
-//!    counts as done);
+//!    resend, provided it carries the same command (the journal keeps a
+//!    keyed digest of each): a finished action is answered from the
+//!    journal, a queued one is applied, a running one is applied in recovery
+//!    mode (what it already did counts as done). A known id with another
+//!    command is refused, never applied in the journaled one's place;
 //! 2. otherwise the action is admitted (`queued`, fsync'd);
 //! 3. passwords the caller left to the agent are generated;
 //! 4. `running`, apply, `success`/`failed` with the outcome;
@@ -19,37 +21,62 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::handler::{
-    Job, Meta, Shared, answer_body, apply_with_retry, commit_answer, failure_of, log_line,
+    Job, Meta, Shared, answer_body, apply_with_retry, commit_answer, failure_of, finish, log_line,
     mysql_failure,
 };
-use crate::amqp::Answerer;
-use crate::command::{Command, FailureKind};
+use crate::amqp::Commit;
+use crate::command::{Command, Database, FailureKind};
 use crate::journal::{Action, NewAction, Status};
 use crate::mysql::users::Mode;
 use crate::rpc::Failure;
 
 /// Applies mutating commands one at a time, in the order they arrived.
-pub async fn worker(shared: Arc<Shared>, answerer: Answerer, mut jobs: mpsc::Receiver<Job>) {
+pub async fn worker<D: Database, C: Commit>(
+    shared: Arc<Shared<D>>,
+    commit: C,
+    mut jobs: mpsc::Receiver<Job>,
+) {
     while let Some(job) = jobs.recv().await {
-        run(&shared, &answerer, job).await;
+        let span = job.span.clone();
+        run(&shared, &commit, job).instrument(span).await;
     }
 }
 
-async fn run(shared: &Shared, answerer: &Answerer, job: Job) {
-    let Job { mut cmd, meta } = job;
-    let known = (!meta.id.is_empty())
-        .then(|| shared.journal.find_unique(&meta.id))
-        .flatten();
+async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
+    let Job {
+        mut cmd,
+        meta,
+        digest,
+        ..
+    } = job;
+    let known = meta
+        .id
+        .as_ref()
+        .and_then(|id| shared.journal.find_unique(id.as_str()));
+    if let Some(a) = &known
+        && a.digest.as_deref().is_some_and(|d| d != digest)
+    {
+        tracing::warn!(
+            action = a.id,
+            "a message reuses the id of another command; refused"
+        );
+        let failure = Failure::bad_request(
+            "this message's _unique_id belongs to another command; it is not applied",
+        );
+        finish(shared, commit, meta, "refused", Err(failure)).await;
+        return;
+    }
     let (action, mode) = match known {
         Some(a) if a.status.is_finished() => {
-            tracing::info!(id = %meta.id, action = a.id, "already applied; answering from the journal");
-            answer_recorded(shared, answerer, &cmd, meta, a).await;
+            tracing::info!(action = a.id, "already applied; answering from the journal");
+            answer_recorded(shared, commit, &cmd, meta, a).await;
             return;
         }
         Some(a) if a.status == Status::Running => {
-            tracing::info!(id = %meta.id, action = a.id, "interrupted while running; finishing it");
+            tracing::info!(action = a.id, "interrupted while running; finishing it");
             (a, Mode::Recovering)
         }
         Some(a) => (a, Mode::Fresh),
@@ -62,17 +89,18 @@ async fn run(shared: &Shared, answerer: &Answerer, job: Job) {
                 resource_type,
                 resource_id,
                 method: meta.method.clone(),
-                unique_id: (!meta.id.is_empty()).then(|| meta.id.clone()),
+                unique_id: meta.id.as_ref().map(|id| id.as_str().to_owned()),
                 resources: cmd.resources(),
                 context: Some(meta.context.without_credentials()),
                 call: meta.call.is_some(),
+                digest: Some(digest),
             };
             match shared.journal.admit(new) {
                 Ok(a) => (a, Mode::Fresh),
                 Err(e) => {
                     // Without a durable record the command must not run: leave
                     // it unacknowledged for the broker to hand out again.
-                    tracing::error!(id = %meta.id, error = %e, "cannot journal the command; not applying it");
+                    tracing::error!(error = %e, "cannot journal the command; not applying it");
                     return;
                 }
             }
@@ -82,7 +110,7 @@ async fn run(shared: &Shared, answerer: &Answerer, job: Job) {
         Ok(g) => g,
         Err(e) => {
             let failure = mysql_failure(&e, &meta.method);
-            record_and_answer(shared, answerer, &cmd, meta, action.id, Err(failure), None).await;
+            record_and_answer(shared, commit, &cmd, meta, action.id, Err(failure), None).await;
             return;
         }
     };
@@ -92,14 +120,14 @@ async fn run(shared: &Shared, answerer: &Answerer, job: Job) {
         // with get_action; the generated password goes with it, once.
         let reply = json!({"action": action.public_json(), "passwords": generated.to_json()});
         let body = answer_body(shared, &meta, Ok(&reply));
-        if !commit_answer(shared, answerer, &meta, body.as_deref()).await {
+        if !commit_answer(shared, commit, &meta, body.as_deref()).await {
             return;
         }
         early_answer = true;
         log_line(&meta, "queued", None);
     }
     if let Err(e) = shared.journal.start(action.id) {
-        tracing::error!(id = %meta.id, error = %e, "cannot journal the start; not applying it");
+        tracing::error!(error = %e, "cannot journal the start; not applying it");
         return;
     }
     let Some(outcome) = apply_with_retry(shared, &cmd, &meta, mode, &generated).await else {
@@ -117,21 +145,19 @@ async fn run(shared: &Shared, answerer: &Answerer, job: Job) {
             .finish(action.id, stored)
             .and_then(|_| shared.journal.answered(action.id))
         {
-            Ok(a) => {
-                tracing::info!(id = %meta.id, action = a.id, status = ?a.status, "async action finished")
-            }
-            Err(e) => tracing::error!(id = %meta.id, error = %e, "cannot journal the outcome"),
+            Ok(a) => tracing::info!(action = a.id, status = ?a.status, "async action finished"),
+            Err(e) => tracing::error!(error = %e, "cannot journal the outcome"),
         }
         return;
     }
     cmd_passwords_dropped(&mut cmd);
-    record_and_answer(shared, answerer, &cmd, meta, action.id, outcome, passwords).await;
+    record_and_answer(shared, commit, &cmd, meta, action.id, outcome, passwords).await;
 }
 
 /// Records the outcome, answers, and marks the action answered.
-async fn record_and_answer(
-    shared: &Shared,
-    answerer: &Answerer,
+async fn record_and_answer<D: Database, C: Commit>(
+    shared: &Shared<D>,
+    commit: &C,
     cmd: &Command,
     meta: Meta,
     id: u64,
@@ -145,21 +171,21 @@ async fn record_and_answer(
     let action = match shared.journal.finish(id, stored) {
         Ok(a) => a,
         Err(e) => {
-            tracing::error!(id = %meta.id, error = %e, "cannot journal the outcome; leaving the command for redelivery");
+            tracing::error!(error = %e, "cannot journal the outcome; leaving the command for redelivery");
             return;
         }
     };
     let label = if outcome.is_ok() { "ok" } else { "failed" };
     answer(
-        shared, answerer, cmd, meta, &action, outcome, passwords, label,
+        shared, commit, cmd, meta, &action, outcome, passwords, label,
     )
     .await;
 }
 
 /// Answers a request whose action already finished, from the journal.
-async fn answer_recorded(
-    shared: &Shared,
-    answerer: &Answerer,
+async fn answer_recorded<D: Database, C: Commit>(
+    shared: &Shared<D>,
+    commit: &C,
     cmd: &Command,
     meta: Meta,
     a: Action,
@@ -172,15 +198,15 @@ async fn answer_recorded(
             a.finished_message.clone().unwrap_or_default(),
         )),
     };
-    answer(shared, answerer, cmd, meta, &a, outcome, None, "duplicate").await;
+    answer(shared, commit, cmd, meta, &a, outcome, None, "duplicate").await;
 }
 
 /// Publishes the outcome (in the action shape where the request asks for
 /// it), acknowledges, marks the action answered, and logs the command.
 #[allow(clippy::too_many_arguments)]
-async fn answer(
-    shared: &Shared,
-    answerer: &Answerer,
+async fn answer<D: Database, C: Commit>(
+    shared: &Shared<D>,
+    commit: &C,
     cmd: &Command,
     meta: Meta,
     action: &Action,
@@ -194,13 +220,13 @@ async fn answer(
         (Some(v), Ok(_)) | (None, Ok(v)) => Ok(v),
     };
     let body = answer_body(shared, &meta, wire);
-    let marked = if commit_answer(shared, answerer, &meta, body.as_deref()).await {
+    let marked = if commit_answer(shared, commit, &meta, body.as_deref()).await {
         shared.journal.answered(action.id)
     } else {
         shared.journal.unsent(action.id)
     };
     if let Err(e) = marked {
-        tracing::warn!(id = %meta.id, error = %e, "cannot journal whether the answer went out");
+        tracing::warn!(error = %e, "cannot journal whether the answer went out");
     }
     log_line(&meta, label, outcome.as_ref().err());
 }

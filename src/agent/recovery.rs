@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::Shared;
 use crate::amqp::Publisher;
+use crate::command::Database;
 use crate::command::names::{Account, DbName, HostPattern, UserName};
 use crate::journal::Action;
-use crate::mysql::Mysql;
 use crate::rpc::Context;
 
 const UNKNOWN: &str = "the agent stopped while this command was in hand and its message never came back; \
@@ -29,8 +29,8 @@ const UNKNOWN: &str = "the agent stopped while this command was in hand and its 
 pub const GRACE: Duration = Duration::from_secs(60);
 
 /// Waits [`GRACE`], then settles the actions in `left` still unanswered.
-pub async fn sweep(
-    shared: Arc<Shared>,
+pub async fn sweep<D: Database>(
+    shared: Arc<Shared<D>>,
     publisher: Publisher,
     left: HashSet<u64>,
     done: CancellationToken,
@@ -57,7 +57,7 @@ pub async fn sweep(
             }
             a
         } else {
-            let outcome = match reconcile(&shared.mysql, &a).await {
+            let outcome = match reconcile(&shared.db, &a).await {
                 Some(Ok(())) => Ok(None),
                 Some(Err(msg)) => Err(("GuestError", msg)),
                 None => Err(("GuestError", UNKNOWN.to_owned())),
@@ -96,7 +96,7 @@ pub async fn sweep(
 
 /// Whether an unfinished action took effect, judged from mysqld: `None`
 /// when its kind cannot be judged from the journal (or mysqld is away).
-async fn reconcile(db: &Mysql, a: &Action) -> Option<Result<(), String>> {
+async fn reconcile<D: Database>(db: &D, a: &Action) -> Option<Result<(), String>> {
     let want_present = match a.action_type.as_str() {
         "database_user_create" | "database_create" => true,
         "database_user_delete" | "database_delete" => false,

@@ -25,9 +25,27 @@ use std::task::{Context, Poll};
 
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicPublishOptions, BasicRejectOptions};
+use lapin::types::ShortString;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AmqpError, Outgoing, json_properties};
+use super::{AmqpError, Outgoing, json_properties, short};
+
+/// Publishes answers and settles deliveries, all or nothing: the seam
+/// between the agent and the broker ([`Answerer`] in production, a fake in
+/// the tests that drive the whole delivery path).
+pub trait Commit: Clone + Send + Sync + 'static {
+    /// Publishes `messages` and acknowledges `delivery_tag` (if any) in one
+    /// transaction.
+    fn commit(
+        &self,
+        messages: &[Outgoing<'_>],
+        delivery_tag: Option<u64>,
+    ) -> impl Future<Output = Result<(), AmqpError>> + Send;
+
+    /// Rejects a delivery without requeue (a message that can never be
+    /// served), committed like an answer.
+    fn reject(&self, delivery_tag: u64) -> impl Future<Output = Result<(), AmqpError>> + Send;
+}
 
 /// Units committed together at most.
 const MAX_BATCH: usize = 64;
@@ -56,8 +74,8 @@ struct Unit {
 
 #[derive(Debug)]
 struct Owned {
-    exchange: String,
-    routing_key: String,
+    exchange: ShortString,
+    routing_key: ShortString,
     body: Vec<u8>,
 }
 
@@ -68,31 +86,6 @@ impl Answerer {
         let (units, queue) = mpsc::unbounded_channel();
         tokio::spawn(committer(consume, queue));
         Answerer { units }
-    }
-
-    /// Publishes `messages` and acknowledges `delivery_tag` (if any) in one
-    /// transaction.
-    pub async fn commit(
-        &self,
-        messages: &[Outgoing<'_>],
-        delivery_tag: Option<u64>,
-    ) -> Result<(), AmqpError> {
-        let messages = messages
-            .iter()
-            .map(|m| Owned {
-                exchange: m.exchange.to_owned(),
-                routing_key: m.routing_key.to_owned(),
-                body: m.body.to_vec(),
-            })
-            .collect();
-        let settle = delivery_tag.map_or(Settle::Nothing, Settle::Ack);
-        self.submit(messages, settle).await
-    }
-
-    /// Rejects a delivery without requeue (a message that can never be
-    /// served), committed like an answer.
-    pub async fn reject(&self, delivery_tag: u64) -> Result<(), AmqpError> {
-        self.submit(Vec::new(), Settle::Reject(delivery_tag)).await
     }
 
     async fn submit(&self, messages: Vec<Owned>, settle: Settle) -> Result<(), AmqpError> {
@@ -110,6 +103,31 @@ impl Answerer {
             Ok(Err(reason)) => Err(AmqpError::NotCommitted(reason)),
             Err(_) => Err(AmqpError::Closed),
         }
+    }
+}
+
+impl Commit for Answerer {
+    async fn commit(
+        &self,
+        messages: &[Outgoing<'_>],
+        delivery_tag: Option<u64>,
+    ) -> Result<(), AmqpError> {
+        let messages = messages
+            .iter()
+            .map(|m| {
+                Ok(Owned {
+                    exchange: short(m.exchange)?,
+                    routing_key: short(m.routing_key)?,
+                    body: m.body.to_vec(),
+                })
+            })
+            .collect::<Result<_, AmqpError>>()?;
+        let settle = delivery_tag.map_or(Settle::Nothing, Settle::Ack);
+        self.submit(messages, settle).await
+    }
+
+    async fn reject(&self, delivery_tag: u64) -> Result<(), AmqpError> {
+        self.submit(Vec::new(), Settle::Reject(delivery_tag)).await
     }
 }
 
@@ -132,8 +150,8 @@ async fn commit_batch(channel: &Channel, batch: &[Unit]) -> Result<(), String> {
     let publishes = batch.iter().flat_map(|u| &u.messages).map(|m| async move {
         let written = channel
             .basic_publish(
-                m.exchange.as_str().into(),
-                m.routing_key.as_str().into(),
+                m.exchange.clone(),
+                m.routing_key.clone(),
                 BasicPublishOptions::default(),
                 &m.body,
                 json_properties(),

@@ -18,12 +18,16 @@ use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::tcp::OwnedTLSConfig;
+use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::TlsConfig;
+
 mod answer;
-pub use answer::Answerer;
+pub mod tls;
+pub use answer::{Answerer, Commit};
 
 /// Largest AMQP frame the agent negotiates. lapin keeps 32 frames of buffer
 /// each way; RabbitMQ's default of 128 KiB would cost 8 MiB for messages of a
@@ -54,6 +58,18 @@ pub enum AmqpError {
     /// The session is closing; nothing more is committed on it.
     #[error("broker session closing")]
     Closed,
+    /// The TLS files could not be loaded.
+    #[error("TLS settings: {0}")]
+    Tls(#[from] tls::TlsError),
+    /// An exchange or routing key longer than an AMQP short string.
+    #[error("{0} bytes is too long for an exchange or routing key (at most 255)")]
+    Route(usize),
+}
+
+/// An exchange or routing key as lapin takes it. lapin's `From` impls panic
+/// beyond 255 bytes; this refuses instead.
+pub(crate) fn short(s: &str) -> Result<ShortString, AmqpError> {
+    ShortString::try_new(s).map_err(|_| AmqpError::Route(s.len()))
 }
 
 impl AmqpError {
@@ -105,17 +121,30 @@ fn with_frame_max(url: &str) -> String {
 }
 
 impl Session {
-    /// Connects, declares the topology and starts consuming with `prefetch`
-    /// unacknowledged messages at most.
+    /// Connects (over TLS for `amqps://`, see [`tls`]), declares the
+    /// topology and starts consuming with `prefetch` unacknowledged messages
+    /// at most.
     pub async fn open(
         url: &SecretString,
+        tls_config: &TlsConfig,
         topo: &Topology,
         prefetch: u16,
     ) -> Result<Self, AmqpError> {
         let uri = SecretString::from(with_frame_max(url.expose_secret()));
-        let conn = Connection::connect(uri.expose_secret(), ConnectionProperties::default())
-            .await
-            .map_err(AmqpError::Connection)?;
+        let tls = if uri.expose_secret().starts_with("amqps://") {
+            tls::load(tls_config)?
+        } else {
+            OwnedTLSConfig::default()
+        };
+        let runtime = lapin::runtime::default_runtime().map_err(AmqpError::Connection)?;
+        let conn = Connection::connect_with_config(
+            uri.expose_secret(),
+            ConnectionProperties::default(),
+            tls,
+            runtime,
+        )
+        .await
+        .map_err(AmqpError::Connection)?;
         declare(&conn, topo).await?;
         let consume = conn
             .create_channel()
@@ -298,8 +327,8 @@ impl Publisher {
         let confirm = self
             .channel
             .basic_publish(
-                exchange.into(),
-                routing_key.into(),
+                short(exchange)?,
+                short(routing_key)?,
                 BasicPublishOptions::default(),
                 body,
                 props,

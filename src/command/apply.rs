@@ -3,20 +3,29 @@
 
 use serde_json::{Map, Value};
 
+use super::db::Database;
 use super::names::Password;
 use super::{Command, cloud66, databases, listing, root, users};
 use crate::journal::Journal;
+use crate::mysql::MysqlError;
 use crate::mysql::users::Mode;
-use crate::mysql::{Mysql, MysqlError};
 
 /// What a command runs against.
-#[derive(Debug, Clone, Copy)]
-pub struct Env<'a> {
+#[derive(Debug)]
+pub struct Env<'a, D> {
     /// mysqld.
-    pub db: &'a Mysql,
+    pub db: &'a D,
     /// The action journal.
     pub journal: &'a Journal,
 }
+
+impl<D> Clone for Env<'_, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<D> Copy for Env<'_, D> {}
 
 /// Passwords the agent generated for one command, by `name@host`: handed
 /// back once, in the reply, and kept nowhere.
@@ -64,9 +73,9 @@ impl Command {
     }
 
     /// Runs the command and renders its result in Trove's shape.
-    pub async fn apply(
+    pub async fn apply<D: Database>(
         &self,
-        env: Env<'_>,
+        env: Env<'_, D>,
         mode: Mode,
         generated: &Generated,
     ) -> Result<Value, MysqlError> {

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 
 use super::Env;
+use super::db::Database;
 use super::names::Account;
 use crate::mysql::MysqlError;
 use crate::mysql::access::Level;
@@ -32,8 +33,8 @@ fn user_type(levels: &[Level]) -> &'static str {
 }
 
 /// `list_database_users(page, per_page)`.
-pub async fn list_database_users(
-    env: Env<'_>,
+pub async fn list_database_users<D: Database>(
+    env: Env<'_, D>,
     page: usize,
     per_page: usize,
 ) -> Result<Value, MysqlError> {

@@ -11,11 +11,15 @@ mod apply;
 pub mod args;
 pub mod cloud66;
 pub mod databases;
+pub mod db;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fake;
 pub mod names;
 pub mod root;
 pub mod users;
 
 pub use apply::{Env, Generated};
+pub use db::Database;
 
 use serde_json::{Map, Value};
 

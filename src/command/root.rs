@@ -5,8 +5,9 @@ use serde_json::{Value, json};
 
 use super::ParseError;
 use super::args::Args;
+use super::db::Database;
 use super::names::Password;
-use crate::mysql::{Mysql, MysqlError};
+use crate::mysql::MysqlError;
 
 /// `root_password`: a password, or null to have one generated.
 pub fn parse_password(args: &mut Args) -> Result<Option<Password>, ParseError> {
@@ -18,7 +19,7 @@ pub fn parse_password(args: &mut Args) -> Result<Option<Password>, ParseError> {
 
 /// Enables remote root and answers Trove's root user, carrying the password
 /// once: the agent keeps no copy.
-pub async fn enable(db: &Mysql, password: Option<&Password>) -> Result<Value, MysqlError> {
+pub async fn enable<D: Database>(db: &D, password: Option<&Password>) -> Result<Value, MysqlError> {
     let generated;
     let password = match password {
         Some(p) => p,

@@ -56,6 +56,16 @@ pub(super) fn check_private(path: &Path, mode: u32) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Refuses a secret file (a TLS private key) that every user can read, or
+/// that cannot be read at all.
+pub(super) fn check_private_file(path: &Path) -> Result<(), ConfigError> {
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    check_private(path, meta.permissions().mode())
+}
+
 /// Reads a password file: must not be world-readable, must not be empty; one
 /// trailing line break (`\n` or `\r\n`) is dropped, everything else is kept.
 pub(super) fn read_password(path: &Path, key: &str) -> Result<SecretString, ConfigError> {

@@ -5,8 +5,8 @@ use super::{
     AmqpConfig, Config, ConfigError, DEFAULT_AMQP_URL, DEFAULT_CONDUCTOR_TOPIC,
     DEFAULT_DEDUP_WINDOW_SECS, DEFAULT_EXCHANGE, DEFAULT_LOG_LEVEL, DEFAULT_MAX_ITEMS,
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MYSQL_SOCKET, DEFAULT_MYSQL_USER, DEFAULT_PREFETCH,
-    DEFAULT_REPORT_INTERVAL, DEFAULT_STATE_DIR, LOG_LEVELS, LimitsConfig, LogConfig, MysqlConfig,
-    StateConfig, files, url,
+    DEFAULT_REPORT_INTERVAL, DEFAULT_STATE_DIR, LOG_LEVELS, LimitsConfig, LogConfig,
+    MAX_IN_FLIGHT_BYTES, MysqlConfig, StateConfig, TlsConfig, files, url,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
@@ -44,6 +44,10 @@ pub(super) struct Layers {
     pub(super) allow_plaintext: Option<Sourced<bool>>,
     pub(super) report_interval: Option<Sourced<i64>>,
     pub(super) prefetch: Option<Sourced<i64>>,
+    pub(super) allow_root_enable: Option<Sourced<bool>>,
+    pub(super) tls_ca_file: Option<Sourced<String>>,
+    pub(super) tls_cert_file: Option<Sourced<String>>,
+    pub(super) tls_key_file: Option<Sourced<String>>,
     pub(super) socket: Option<Sourced<String>>,
     pub(super) user: Option<Sourced<String>>,
     pub(super) password_file: Option<Sourced<String>>,
@@ -79,6 +83,18 @@ impl Layers {
             }
             None => SecretString::from(DEFAULT_AMQP_URL),
         };
+        // Named if the two together ask for too much memory.
+        let budget_file = [&self.prefetch, &self.max_message_bytes]
+            .into_iter()
+            .flatten()
+            .next()
+            .map_or_else(|| origin.to_owned(), |s| s.path.clone());
+        let tls = tls(
+            self.tls_ca_file,
+            self.tls_cert_file,
+            self.tls_key_file,
+            url.expose_secret().starts_with("amqps://"),
+        )?;
         let amqp = AmqpConfig {
             url,
             exchange: opt(self.exchange, DEFAULT_EXCHANGE, amqp_name)?,
@@ -96,6 +112,8 @@ impl Layers {
                 "seconds",
             )?),
             prefetch: int(self.prefetch, DEFAULT_PREFETCH, 1, 65_535, "messages")?,
+            allow_root_enable: self.allow_root_enable.is_none_or(|b| b.value),
+            tls,
         };
         let password = match self.password_file {
             Some(file) if !file.value.is_empty() => {
@@ -131,6 +149,17 @@ impl Layers {
             )?,
             max_items: int(self.max_items, DEFAULT_MAX_ITEMS, 1, 10_000, "items")?,
         };
+        let in_flight = usize::from(amqp.prefetch).saturating_mul(limits.max_message_bytes);
+        if in_flight > MAX_IN_FLIGHT_BYTES {
+            return Err(ConfigError::invalid(
+                budget_file,
+                "amqp.prefetch × limits.max_message_bytes",
+                format!(
+                    "{in_flight} bytes may be in flight at once, more than {MAX_IN_FLIGHT_BYTES} \
+                     (the agent's memory limit leaves room for that much): lower one of them"
+                ),
+            ));
+        }
         Ok(Config {
             guest_id,
             amqp,
@@ -149,6 +178,63 @@ impl Layers {
             limits,
         })
     }
+}
+
+/// The TLS files: absolute paths, a client certificate only with its key,
+/// and only for an `amqps://` URL (set for a plain one, they would be
+/// silently unused).
+fn tls(
+    ca: Option<Sourced<String>>,
+    cert: Option<Sourced<String>>,
+    key: Option<Sourced<String>>,
+    amqps: bool,
+) -> Result<TlsConfig, ConfigError> {
+    let set: Vec<&Sourced<String>> = [&ca, &cert, &key].into_iter().flatten().collect();
+    if let Some(first) = set.iter().find(|s| !s.value.is_empty())
+        && !amqps
+    {
+        return Err(first.invalid(
+            "is set but the broker URL is not amqps:// (TLS is off): use amqps:// or remove it",
+        ));
+    }
+    let path = |s: Option<Sourced<String>>| -> Result<Option<PathBuf>, ConfigError> {
+        match s {
+            Some(s) if !s.value.is_empty() => absolute(s).map(Some),
+            _ => Ok(None),
+        }
+    };
+    let (cert_key, key_key) = (
+        cert.as_ref().map(|c| (c.path.clone(), c.key.clone())),
+        key.as_ref().map(|k| (k.path.clone(), k.key.clone())),
+    );
+    let config = TlsConfig {
+        ca_file: path(ca)?,
+        cert_file: path(cert)?,
+        key_file: path(key)?,
+    };
+    match (&config.cert_file, &config.key_file) {
+        (Some(_), None) => {
+            let (p, k) = cert_key.unwrap_or_default();
+            return Err(ConfigError::invalid(
+                p,
+                k,
+                "needs the key file too (tls_key_file / ssl_key_file)",
+            ));
+        }
+        (None, Some(_)) => {
+            let (p, k) = key_key.unwrap_or_default();
+            return Err(ConfigError::invalid(
+                p,
+                k,
+                "needs the certificate too (tls_cert_file / ssl_cert_file)",
+            ));
+        }
+        (Some(_), Some(key_file)) => {
+            files::check_private_file(key_file)?;
+        }
+        (None, None) => {}
+    }
+    Ok(config)
 }
 
 /// The checked value, or `default` when unset.

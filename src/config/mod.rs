@@ -66,6 +66,12 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// `limits.max_items`: most users or databases in one command.
 pub const DEFAULT_MAX_ITEMS: usize = 100;
+/// The most message bytes the broker may hand over at once
+/// (`amqp.prefetch` × `limits.max_message_bytes`). lapin buffers a whole
+/// message before the agent can look at its size, so this is what a flood
+/// of oversized messages can cost; the unit's `MemoryMax=` leaves room for
+/// it (see `systemd/guestagent.service`).
+pub const MAX_IN_FLIGHT_BYTES: usize = 64 * 1024 * 1024;
 /// The accepted `log.level` values.
 pub const LOG_LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
 /// How every secret is shown.
@@ -105,6 +111,23 @@ pub struct AmqpConfig {
     pub report_interval: Duration,
     /// AMQP prefetch count, at least 1.
     pub prefetch: u16,
+    /// Serve `enable_root` / `enable_root_with_password` (Trove does).
+    pub allow_root_enable: bool,
+    /// TLS settings, used when the URL is `amqps://`.
+    pub tls: TlsConfig,
+}
+
+/// `amqp.tls_*`: whom to trust and who the agent is, for `amqps://`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM bundle of the CAs that may sign the broker's certificate; `None`
+    /// trusts the system's bundle.
+    pub ca_file: Option<PathBuf>,
+    /// The agent's client certificate (PEM), with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM, PKCS#8); a secret, so the
+    /// file must not be world-readable.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[mysql]`.
@@ -158,6 +181,8 @@ impl Default for AmqpConfig {
             allow_plaintext: false,
             report_interval: DEFAULT_REPORT_INTERVAL,
             prefetch: DEFAULT_PREFETCH,
+            allow_root_enable: true,
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -175,6 +200,8 @@ impl std::fmt::Debug for AmqpConfig {
             .field("allow_plaintext", &self.allow_plaintext)
             .field("report_interval", &self.report_interval)
             .field("prefetch", &self.prefetch)
+            .field("allow_root_enable", &self.allow_root_enable)
+            .field("tls", &self.tls)
             .finish()
     }
 }

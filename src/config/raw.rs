@@ -29,6 +29,10 @@ struct RawAmqp {
     allow_plaintext: Option<bool>,
     report_interval: Option<i64>,
     prefetch: Option<i64>,
+    allow_root_enable: Option<bool>,
+    tls_ca_file: Option<String>,
+    tls_cert_file: Option<String>,
+    tls_key_file: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -199,6 +203,26 @@ fn apply(raw: RawConfig, path: &Path, layers: &mut Layers) {
         &mut layers.prefetch,
         amqp.prefetch.take(),
         at("amqp.prefetch"),
+    );
+    set(
+        &mut layers.allow_root_enable,
+        amqp.allow_root_enable.take(),
+        at("amqp.allow_root_enable"),
+    );
+    set(
+        &mut layers.tls_ca_file,
+        amqp.tls_ca_file.take(),
+        at("amqp.tls_ca_file"),
+    );
+    set(
+        &mut layers.tls_cert_file,
+        amqp.tls_cert_file.take(),
+        at("amqp.tls_cert_file"),
+    );
+    set(
+        &mut layers.tls_key_file,
+        amqp.tls_key_file.take(),
+        at("amqp.tls_key_file"),
     );
     let mysql = raw.mysql.unwrap_or_default();
     set(&mut layers.socket, mysql.socket, at("mysql.socket"));

@@ -23,6 +23,24 @@ pub(super) fn render(cfg: &Config) -> String {
     out.kv("allow_plaintext", toml::Value::Boolean(a.allow_plaintext));
     out.kv("report_interval", int(a.report_interval.as_secs()));
     out.kv("prefetch", int(a.prefetch));
+    out.kv(
+        "allow_root_enable",
+        toml::Value::Boolean(a.allow_root_enable),
+    );
+    let amqps = a.url.expose_secret().starts_with("amqps://");
+    match (&a.tls.ca_file, amqps) {
+        (Some(ca), _) => out.kv("tls_ca_file", path(ca)),
+        (None, true) => out.line(
+            "# tls_ca_file unset: the broker's certificate must chain to the system's CA bundle",
+        ),
+        (None, false) => out.line(
+            "# TLS off (amqp:// URL); amqps:// verifies the broker's certificate and host name",
+        ),
+    }
+    if let (Some(cert), Some(key)) = (&a.tls.cert_file, &a.tls.key_file) {
+        out.kv("tls_cert_file", path(cert));
+        out.kv("tls_key_file", path(key));
+    }
 
     let m = &cfg.mysql;
     out.table("mysql");

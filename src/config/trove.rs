@@ -7,7 +7,9 @@
 //! | --- | --- | --- |
 //! | `guest_id` (guest_info.conf) | `guest_id` | error |
 //! | `transport_url` | `amqp.url` | old `rabbit_*` options, else guestagent's default |
-//! | `[oslo_messaging_rabbit] ssl` | `amqps://` | plain `amqp://` |
+//! | `[oslo_messaging_rabbit] ssl` (or `?ssl=1` in `transport_url`) | `amqps://` | plain `amqp://` |
+//! | `[oslo_messaging_rabbit] ssl_ca_file`, `ssl_cert_file`, `ssl_key_file` (or the same in the URL's query) | `amqp.tls_*` | the system's CA bundle, no client certificate |
+//! | `[oslo_messaging_rabbit] ssl_version` | checked: TLS 1.2 or later | any TLS 1.2 / 1.3 |
 //! | `control_exchange` | `amqp.exchange` | `openstack` (oslo.messaging's default) |
 //! | `conductor_queue` | `amqp.conductor_topic` | `trove-conductor` |
 //! | `instance_rpc_encr_key` (guest_info.conf) | `amqp.rpc_encryption_key` | no encryption |
@@ -155,6 +157,7 @@ fn apply(store: &Store, origin: &Path, layers: &mut Layers) -> Result<(), Config
     if let Some(url) = amqp_url(store)? {
         layers.url = Some(url);
     }
+    tls_files(store, layers)?;
     let manager = default("datastore_manager").map(|(m, _, _)| m.to_lowercase());
     let section = manager.as_deref().unwrap_or("mysql");
     for (key, slot) in [
@@ -168,14 +171,78 @@ fn apply(store: &Store, origin: &Path, layers: &mut Layers) -> Result<(), Config
     Ok(())
 }
 
+/// `[oslo_messaging_rabbit] name`, or, as oslo's `ConfigOptsProxy` has it,
+/// the same name in the query of `transport_url`, which wins.
+fn rabbit_option<'a>(store: &'a Store, name: &str) -> Option<(String, &'a Path, String)> {
+    let from_url = store
+        .first(&["DEFAULT"], "transport_url")
+        .and_then(|(url, path, _)| {
+            let query = url.split_once('?')?.1;
+            let query = query.split('#').next().unwrap_or_default();
+            query.split('&').find_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (url::decode_lenient(k) == name).then(|| {
+                    let key = format!("[DEFAULT] transport_url (query {name})");
+                    (url::decode_lenient(v), path, key)
+                })
+            })
+        });
+    from_url.or_else(|| {
+        store
+            .first(&["oslo_messaging_rabbit"], name)
+            .map(|(v, p, k)| (v.to_owned(), p, k))
+    })
+}
+
+/// The TLS files and version of `[oslo_messaging_rabbit]`. oslo only reads
+/// them with `ssl` on, and then verifies nothing unless `ssl_ca_file` is
+/// set; guestagent always verifies (see `amqp::tls`), against the system's
+/// bundle when no CA file is given.
+fn tls_files(store: &Store, layers: &mut Layers) -> Result<(), ConfigError> {
+    for (name, slot) in [
+        ("ssl_ca_file", &mut layers.tls_ca_file),
+        ("ssl_cert_file", &mut layers.tls_cert_file),
+        ("ssl_key_file", &mut layers.tls_key_file),
+    ] {
+        if let Some((value, path, key)) = rabbit_option(store, name)
+            && !value.is_empty()
+        {
+            *slot = Some(Sourced::new(value, path, key));
+        }
+    }
+    if let Some((version, path, key)) = rabbit_option(store, "ssl_version") {
+        match version.trim().to_ascii_lowercase().as_str() {
+            // SSLv23 is "the best both sides speak"; TLS 1.2 alone is met
+            // by at least TLS 1.2.
+            "" | "sslv23" | "tlsv1_2" => {}
+            "tlsv1" | "tlsv1_1" | "sslv2" | "sslv3" => {
+                return Err(ConfigError::invalid(
+                    path,
+                    key,
+                    "guestagent speaks TLS 1.2 and 1.3 only; use TLSv1_2 or SSLv23 (or leave it unset)",
+                ));
+            }
+            _ => {
+                return Err(ConfigError::invalid(
+                    path,
+                    key,
+                    "must be TLSv1_2 or SSLv23 (oslo.messaging's names)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `transport_url`, or the old `rabbit_*` options, as an `amqp://` URL.
 fn amqp_url(store: &Store) -> Result<Option<Sourced<SecretString>>, ConfigError> {
     const RABBIT: [&str; 2] = ["oslo_messaging_rabbit", "DEFAULT"];
-    let ssl = match store
-        .first(&RABBIT[..1], "ssl")
-        .or_else(|| store.first(&RABBIT, "rabbit_use_ssl"))
-    {
-        Some((value, path, key)) => ini::boolean(value)
+    let ssl = match rabbit_option(store, "ssl").or_else(|| {
+        store
+            .first(&RABBIT, "rabbit_use_ssl")
+            .map(|(v, p, k)| (v.to_owned(), p, k))
+    }) {
+        Some((value, path, key)) => ini::boolean(&value)
             .ok_or_else(|| ConfigError::invalid(path, key, "must be true or false"))?,
         None => false,
     };

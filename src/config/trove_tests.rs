@@ -178,7 +178,10 @@ fn transport_urls_map_like_oslo_messaging() {
         ("rabbit://u:p@h:5672//", "amqp://u:p@h:5672/%2F"),
         ("rabbit://u:p@h:5672", "amqp://u:p@h:5672/%2F"),
         ("rabbit://u:p@h/trove", "amqp://u:p@h:5672/trove"),
-        ("rabbit://u:p@h:1234/a%2Fb?ssl=1", "amqp://u:p@h:1234/a%2Fb"),
+        (
+            "rabbit://u:p@h:1234/a%2Fb?heartbeat=5",
+            "amqp://u:p@h:1234/a%2Fb",
+        ),
         (
             "rabbit://u:p%40ss%3Aw@h1:5672,u2:p2@h2:5673/v",
             "amqp://u:p%40ss%3Aw@h1:5672/v",
@@ -209,6 +212,71 @@ fn ssl_and_old_rabbit_options() {
     let text = "[DEFAULT]\nguest_id = g\nrabbit_hosts = h1:5673, h2:5672\nrabbit_use_ssl = no\n";
     let cfg = load(&[dir.file("b.conf", text, 0o600)]);
     assert_eq!(url(&cfg), "amqp://guest:guest@h1:5673/%2F");
+}
+
+#[test]
+fn tls_from_oslo_options_and_the_url_query() {
+    let dir = Dir::new();
+    let key = dir.file("client.key", "-----BEGIN PRIVATE KEY-----\n", 0o600);
+    let text = format!(
+        "[DEFAULT]\nguest_id = g\ntransport_url = rabbit://u:p@mq:5671/?ssl=1\n\
+         [oslo_messaging_rabbit]\nssl_ca_file = /etc/ca.pem\nssl_cert_file = /etc/c.pem\n\
+         ssl_key_file = {}\nssl_version = TLSv1_2\n",
+        key.display()
+    );
+    let cfg = load(&[dir.file("a.conf", &text, 0o600)]);
+    assert_eq!(url(&cfg), "amqps://u:p@mq:5671/%2F");
+    assert_eq!(
+        cfg.amqp.tls.ca_file.as_deref(),
+        Some(Path::new("/etc/ca.pem"))
+    );
+    assert_eq!(
+        cfg.amqp.tls.cert_file.as_deref(),
+        Some(Path::new("/etc/c.pem"))
+    );
+    assert_eq!(cfg.amqp.tls.key_file.as_deref(), Some(key.as_path()));
+    // The query wins over the section, as in oslo's ConfigOptsProxy.
+    let text = "[DEFAULT]\nguest_id = g\n\
+                transport_url = rabbit://u:p@mq:5671/?ssl=true&ssl_ca_file=%2Fq%2Fca.pem\n\
+                [oslo_messaging_rabbit]\nssl = false\nssl_ca_file = /etc/ca.pem\n";
+    let cfg = load(&[dir.file("b.conf", text, 0o600)]);
+    assert!(url(&cfg).starts_with("amqps://"));
+    assert_eq!(
+        cfg.amqp.tls.ca_file.as_deref(),
+        Some(Path::new("/q/ca.pem"))
+    );
+}
+
+#[test]
+fn tls_settings_that_cannot_be_honoured_are_refused() {
+    let dir = Dir::new();
+    for (text, key, words) in [
+        (
+            "[DEFAULT]\nguest_id = g\n[oslo_messaging_rabbit]\nssl = True\nssl_version = TLSv1\n",
+            "[oslo_messaging_rabbit] ssl_version",
+            "TLS 1.2",
+        ),
+        (
+            "[DEFAULT]\nguest_id = g\n[oslo_messaging_rabbit]\nssl = True\nssl_version = nope\n",
+            "[oslo_messaging_rabbit] ssl_version",
+            "TLSv1_2",
+        ),
+        (
+            "[DEFAULT]\nguest_id = g\n[oslo_messaging_rabbit]\nssl_ca_file = /etc/ca.pem\n",
+            "[oslo_messaging_rabbit] ssl_ca_file",
+            "not amqps",
+        ),
+        (
+            "[DEFAULT]\nguest_id = g\ntransport_url = rabbit://mq/\n\
+             [oslo_messaging_rabbit]\nssl = True\nssl_cert_file = /c.pem\n",
+            "[oslo_messaging_rabbit] ssl_cert_file",
+            "key file",
+        ),
+    ] {
+        let e = Config::load_trove(&[dir.file("x.conf", text, 0o600)], None).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains(key) && shown.contains(words), "{shown}");
+    }
 }
 
 #[test]

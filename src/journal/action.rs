@@ -87,6 +87,10 @@ pub struct Action {
     /// The request was a call (it wants a reply, not a notification).
     #[serde(default)]
     pub call: bool,
+    /// The keyed digest of the command (`Journal::digest`): a message with
+    /// this action's `_unique_id` must carry the same command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl Action {

@@ -11,7 +11,9 @@
 //! answered from the journal, an unfinished one is reconciled against mysqld.
 //!
 //! Secrets never enter the journal: results with generated passwords are
-//! stored without them.
+//! stored without them, and a command is remembered only by a keyed digest
+//! of its method and arguments ([`Journal::digest`]), so that a message
+//! reusing a known `_unique_id` for another command is recognised.
 
 pub mod action;
 mod store;
@@ -80,6 +82,8 @@ pub struct NewAction {
     pub context: Option<Value>,
     /// The request was a call.
     pub call: bool,
+    /// The keyed digest of the command ([`Journal::digest`]).
+    pub digest: Option<String>,
 }
 
 #[derive(Debug)]
@@ -93,10 +97,18 @@ struct Inner {
 }
 
 /// The journal; cheap to share behind an `Arc`.
-#[derive(Debug)]
 pub struct Journal {
     inner: Mutex<Inner>,
     window: Duration,
+    key: zeroize::Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Journal {
@@ -112,6 +124,7 @@ impl Journal {
         max_finished: usize,
     ) -> Result<Self, JournalError> {
         let (store, actions) = Store::open(dir)?;
+        let key = zeroize::Zeroizing::new(store::key(dir)?);
         let next_id = actions.keys().next_back().map_or(1, |id| id + 1);
         let inner = Inner {
             store,
@@ -123,7 +136,22 @@ impl Journal {
         Ok(Journal {
             inner: Mutex::new(inner),
             window,
+            key,
         })
+    }
+
+    /// The digest a command is recognised by: SHA-256 over the journal's key,
+    /// the method and the arguments' canonical JSON, in hex. Keyed, so that
+    /// the journal holds nothing a password could be guessed against
+    /// without the key file beside it.
+    pub fn digest(&self, method: &str, canonical_args: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.key.as_slice());
+        h.update(method.as_bytes());
+        h.update([0]);
+        h.update(canonical_args.as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -182,6 +210,7 @@ impl Journal {
             context: new.context,
             unsent: false,
             call: new.call,
+            digest: new.digest,
         };
         inner.store.append(&a)?;
         inner.appended += 1;

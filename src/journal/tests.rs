@@ -15,6 +15,7 @@ fn new(unique: &str) -> NewAction {
         resources: vec!["app@%".into()],
         context: None,
         call: false,
+        digest: None,
     }
 }
 

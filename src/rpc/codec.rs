@@ -14,24 +14,38 @@
 //! `_timeout` is the caller's call-monitor interval and is null unless it asked
 //! for heartbeat replies. There is no `namespace` key (oslo omits a null one).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
+use super::call::{self, ReplyQueue, WireId};
 use super::context::PREFIX;
+use super::crypto::parse_blob;
+use super::replay::{ReplayGuard, Seal, Verdict};
 use super::{
     Call, Context, Crypto, DecodeError, Failure, Request, RpcError, envelope, new_unique_id, pyjson,
 };
 
 /// The version this agent sends its casts with and whose major it serves.
 const VERSION: &str = "1.0";
+/// Longest method name accepted, in bytes.
+const MAX_METHOD_BYTES: usize = 255;
 
 /// Everything decode and encode need; built once at start-up.
 #[derive(Debug)]
 pub struct Codec {
-    crypto: Option<Crypto>,
+    keyed: Option<Keyed>,
     allow_plaintext: bool,
     max_bytes: usize,
     guest_id: String,
+}
+
+/// Trove's instance key and the memory of every blob made or seen with it.
+#[derive(Debug)]
+struct Keyed {
+    crypto: Crypto,
+    guard: ReplayGuard,
 }
 
 impl Codec {
@@ -39,18 +53,39 @@ impl Codec {
     /// values that are not (or do not decrypt as) blobs, as Trove itself silently
     /// does; meant only for migrating. `max_bytes`: the largest body accepted.
     /// `guest_id`: this instance's id, named in encrypted conductor casts.
+    ///
+    /// With a key, the codec remembers ciphertext for a day (see
+    /// [`Codec::with_replay_guard`] for another memory).
     pub fn new(
         crypto: Option<Crypto>,
         allow_plaintext: bool,
         max_bytes: usize,
         guest_id: String,
     ) -> Self {
-        Self {
+        let keyed = crypto.map(|crypto| Keyed {
             crypto,
+            guard: ReplayGuard::new(std::time::Duration::from_secs(86_400)),
+        });
+        Self {
+            keyed,
             allow_plaintext,
             max_bytes,
             guest_id,
         }
+    }
+
+    /// Uses `guard` (restored from disk, with the configured window) as the
+    /// memory of ciphertext; no effect without a key.
+    pub fn with_replay_guard(mut self, guard: ReplayGuard) -> Self {
+        if let Some(k) = &mut self.keyed {
+            k.guard = guard;
+        }
+        self
+    }
+
+    /// The memory of ciphertext, when a key is set.
+    pub fn replay_guard(&self) -> Option<&ReplayGuard> {
+        self.keyed.as_ref().map(|k| &k.guard)
     }
 
     /// Decodes one AMQP body. On error, [`DecodeError`] keeps `call`, `unique_id`
@@ -62,11 +97,11 @@ impl Codec {
     pub fn decode_request(&self, body: &[u8]) -> Result<Request, DecodeError> {
         let mut message = envelope::open(body, self.max_bytes).map_err(DecodeError::bare)?;
         let (call, call_error) = read_call(&message);
-        let unique_id = opt_string(&message, "_unique_id");
+        let unique_id = read_unique_id(&message);
         let method = match message.get("method") {
             None | Some(Value::Null) => Err(RpcError::MissingMethod),
-            Some(Value::String(m)) => Ok(m.clone()),
-            Some(_) => Err(bad("method", "a string")),
+            Some(Value::String(m)) if !m.is_empty() && m.len() <= MAX_METHOD_BYTES => Ok(m.clone()),
+            Some(_) => Err(bad("method", "a method name of 1 to 255 bytes")),
         };
         let known_unique_id = unique_id.as_ref().ok().cloned().flatten();
         let known_method = method.as_ref().ok().cloned();
@@ -88,21 +123,15 @@ impl Codec {
                 "null: Trove's guest API has no namespace",
             )));
         }
-        let context = self.open_context(&message).map_err(fail)?;
         let args = match message.remove("args") {
             None => Map::new(),
             Some(Value::Object(args)) => args,
             Some(_) => return Err(fail(bad("args", "a JSON object"))),
         };
-        let args = match &self.crypto {
-            None => args,
-            Some(crypto) => args
-                .into_iter()
-                .map(|(name, value)| {
-                    let opened = self.open_value(crypto, value, || format!("argument `{name}`"));
-                    opened.map(|value| (name, value))
-                })
-                .collect::<Result<_, _>>()
+        let (context, args) = match &self.keyed {
+            None => (Context::from_prefixed(&message), args),
+            Some(keyed) => self
+                .open_encrypted(keyed, &method, unique_id.as_ref(), &message, args)
                 .map_err(fail)?,
         };
         Ok(Request {
@@ -115,28 +144,96 @@ impl Codec {
         })
     }
 
+    /// Checks an encrypted message against the memory of ciphertext, then
+    /// decrypts the context and every argument.
+    ///
+    /// Every value is decrypted and parsed even after one failed, and a
+    /// failure of any kind is the same error: how a blob fails (its padding,
+    /// its JSON) must not be observable, in what the sender is told or in
+    /// how long the agent takes.
+    fn open_encrypted(
+        &self,
+        keyed: &Keyed,
+        method: &str,
+        unique_id: Option<&WireId>,
+        message: &Map<String, Value>,
+        args: Map<String, Value>,
+    ) -> Result<(Context, Map<String, Value>), RpcError> {
+        let mut seal = Seal::new(method, unique_id.map(WireId::as_str));
+        let context_key = format!("{PREFIX}context");
+        let context_value = message.get(&context_key).cloned().unwrap_or(Value::Null);
+        let context_raw = blob_of(&context_value);
+        if let Ok(raw) = &context_raw {
+            seal.add(&context_key, raw);
+        }
+        let raws: Vec<(String, Value, Blob)> = args
+            .into_iter()
+            .map(|(name, value)| {
+                let raw = blob_of(&value);
+                if let Ok(raw) = &raw {
+                    seal.add(&name, raw);
+                }
+                (name, value, raw)
+            })
+            .collect();
+        if !seal.is_empty() && keyed.guard.check(&seal) == Verdict::Reused {
+            return Err(RpcError::Reused);
+        }
+        let mut first_failure: Option<(String, &'static str)> = None;
+        let mut failed = |what: &dyn Fn() -> String, reason| {
+            if first_failure.is_none() {
+                first_failure = Some((what(), reason));
+            }
+        };
+        let context = match open(&keyed.crypto, context_raw) {
+            Ok(Value::Object(fields)) => Context::from_map(fields),
+            other => {
+                let reason = other
+                    .err()
+                    .unwrap_or("decrypted context is not a JSON object");
+                if !self.allow_plaintext {
+                    failed(&|| "the context".to_owned(), reason);
+                }
+                // Trove keeps the raw fields then.
+                Context::from_prefixed(message)
+            }
+        };
+        let mut opened = Map::new();
+        for (name, value, raw) in raws {
+            match open(&keyed.crypto, raw) {
+                Ok(v) => {
+                    opened.insert(name, v);
+                }
+                Err(reason) => {
+                    if !self.allow_plaintext {
+                        failed(&|| format!("argument {name:?}"), reason);
+                    }
+                    opened.insert(name, value);
+                }
+            }
+        }
+        match first_failure {
+            None => Ok((context, opened)),
+            Some((what, reason)) => Err(RpcError::Undecryptable { what, reason }),
+        }
+    }
+
     /// The final reply to a call, in the oslo 2.0 envelope. A result is encrypted
     /// when a key is set (`null` too, as Trove does); a failure never is.
-    pub fn encode_reply(&self, msg_id: &str, outcome: Result<&Value, &Failure>) -> Vec<u8> {
+    pub fn encode_reply(&self, msg_id: &WireId, outcome: Result<&Value, &Failure>) -> Vec<u8> {
         let sealed;
         let (result, failure) = match outcome {
-            Ok(value) => match &self.crypto {
+            Ok(value) => match &self.keyed {
                 None => (value, Value::Null),
-                Some(crypto) => {
+                Some(keyed) => {
                     let text = Zeroizing::new(pyjson::dumps(value));
-                    sealed = Value::String(crypto.encrypt(text.as_bytes()));
+                    sealed = Value::String(keyed.encrypt(text.as_bytes()));
                     (&sealed, Value::Null)
                 }
             },
             Err(failure) => (&Value::Null, Value::String(failure.to_wire())),
         };
-        reply(msg_id, result, &failure, true)
-    }
-
-    /// A call-monitor heartbeat (`"ending": false`), to send every `_timeout / 2`
-    /// seconds while a call runs. Never encrypted: oslo sends a bare `null`.
-    pub fn encode_heartbeat(&self, msg_id: &str) -> Vec<u8> {
-        reply(msg_id, &Value::Null, &Value::Null, false)
+        reply(msg_id.as_str(), result, &failure, true)
     }
 
     /// A cast to the conductor (`notify_end`, `notify_exc_info`, `heartbeat`),
@@ -150,11 +247,15 @@ impl Codec {
         args: Map<String, Value>,
         context: &Context,
     ) -> Vec<u8> {
-        let args = match &self.crypto {
+        let args = match &self.keyed {
             None => args,
-            Some(crypto) => args
+            Some(keyed) => args
                 .into_iter()
-                .map(|(name, value)| (name, Value::String(self.conductor_entity(crypto, &value))))
+                .map(|(name, value)| {
+                    let text = Zeroizing::new(pyjson::dumps(&value));
+                    let entity = self.wrap_entity(keyed.encrypt(text.as_bytes()));
+                    (name, Value::String(entity))
+                })
                 .collect(),
         };
         let mut members: Vec<(String, Value)> = vec![
@@ -163,18 +264,18 @@ impl Codec {
             ("version".into(), Value::String(VERSION.into())),
             ("_unique_id".into(), Value::String(new_unique_id())),
         ];
-        match &self.crypto {
+        match &self.keyed {
             None => members.extend(
                 context
                     .as_map()
                     .iter()
                     .map(|(field, value)| (format!("{PREFIX}{field}"), value.clone())),
             ),
-            Some(crypto) => {
+            Some(keyed) => {
                 let text = Zeroizing::new(pyjson::dumps(&Value::Object(context.as_map().clone())));
                 members.push((
                     format!("{PREFIX}context"),
-                    Value::String(crypto.encrypt(text.as_bytes())),
+                    Value::String(keyed.encrypt(text.as_bytes())),
                 ));
                 members.push((
                     format!("{PREFIX}csz-instance-id"),
@@ -187,11 +288,6 @@ impl Codec {
         envelope::seal(&inner)
     }
 
-    fn conductor_entity(&self, crypto: &Crypto, value: &Value) -> String {
-        let text = Zeroizing::new(pyjson::dumps(value));
-        self.wrap_entity(crypto.encrypt(text.as_bytes()))
-    }
-
     /// `ConductorGuestSerializer`'s wrapper: the conductor finds the instance key
     /// by `csz-instance-id`.
     pub(crate) fn wrap_entity(&self, blob: String) -> String {
@@ -201,59 +297,40 @@ impl Codec {
         pyjson::write_object(&mut out, [("entity", &blob), ("csz-instance-id", &guest)]);
         out
     }
+}
 
-    fn open_context(&self, message: &Map<String, Value>) -> Result<Context, RpcError> {
-        let Some(crypto) = &self.crypto else {
-            return Ok(Context::from_prefixed(message));
-        };
-        let what = || "the context".to_owned();
-        match message.get(&format!("{PREFIX}context")) {
-            Some(blob @ Value::String(_)) => match self.open_value(crypto, blob.clone(), what)? {
-                Value::Object(fields) => Ok(Context::from_map(fields)),
-                // Only reachable with allow_plaintext: Trove keeps the raw fields then.
-                _ if self.allow_plaintext => Ok(Context::from_prefixed(message)),
-                _ => Err(RpcError::Decrypt {
-                    what: what(),
-                    reason: "decrypted context is not a JSON object",
-                }),
-            },
-            _ if self.allow_plaintext => Ok(Context::from_prefixed(message)),
-            _ => Err(RpcError::Plaintext { what: what() }),
-        }
+impl Keyed {
+    /// A fresh blob, its blocks remembered so that nobody can build a
+    /// message from them.
+    fn encrypt(&self, plaintext: &[u8]) -> String {
+        let raw = self.crypto.encrypt_raw(plaintext);
+        self.guard.sent(&raw);
+        STANDARD.encode(raw)
     }
+}
 
-    /// Decrypts one value; with `allow_plaintext`, anything that does not decrypt
-    /// is taken as it is, exactly as Trove's `SecureSerializer` does.
-    fn open_value(
-        &self,
-        crypto: &Crypto,
-        value: Value,
-        what: impl Fn() -> String,
-    ) -> Result<Value, RpcError> {
-        let Value::String(blob) = &value else {
-            return if self.allow_plaintext {
-                Ok(value)
-            } else {
-                Err(RpcError::Plaintext { what: what() })
-            };
-        };
-        let opened = crypto
-            .decrypt(blob)
-            .map_err(|error| match error {
-                RpcError::Decrypt { reason, .. } => reason,
-                _ => "unexpected error",
-            })
-            .and_then(|plain| {
-                serde_json::from_slice::<Value>(&plain).map_err(|_| "decrypted text is not JSON")
-            });
-        match opened {
-            Ok(decrypted) => Ok(decrypted),
-            Err(_) if self.allow_plaintext => Ok(value),
-            Err(reason) => Err(RpcError::Decrypt {
-                what: what(),
-                reason,
-            }),
-        }
+/// A value's blob bytes, or why it holds none.
+type Blob = Result<Vec<u8>, &'static str>;
+
+/// A value's blob bytes: it must be a string holding a well-formed blob.
+fn blob_of(value: &Value) -> Blob {
+    match value {
+        Value::String(s) => parse_blob(s),
+        Value::Null => Err("missing"),
+        _ => Err("not encrypted"),
+    }
+}
+
+/// Decrypts a blob and parses its JSON. Both steps run whatever the padding
+/// says, so a bad one costs what a good one does.
+fn open(crypto: &Crypto, raw: Blob) -> Result<Value, &'static str> {
+    let raw = raw?;
+    let (plain, padded) = crypto.open(&raw);
+    let parsed = serde_json::from_slice::<Value>(&plain);
+    match (padded, parsed) {
+        (true, Ok(v)) => Ok(v),
+        (false, _) => Err("bad padding"),
+        (true, Err(_)) => Err("decrypted text is not JSON"),
     }
 }
 
@@ -261,23 +338,36 @@ fn bad(field: &'static str, expected: &'static str) -> RpcError {
     RpcError::BadField { field, expected }
 }
 
-/// `_msg_id`, `_reply_q`, `_timeout`. Returns the call even alongside an error
-/// when the id and queue were readable, so the caller can be told.
+/// `_msg_id`, `_reply_q`, `_timeout` (see `call`). Returns the call even
+/// alongside an error when the id and queue are usable, so the caller can be
+/// told; without them there is no call to answer, and the error stands alone.
 fn read_call(message: &Map<String, Value>) -> (Option<Call>, Option<RpcError>) {
     let msg_id = match message.get("_msg_id") {
         None | Some(Value::Null) => return (None, None),
         // oslo sends no reply for an empty id either.
         Some(Value::String(id)) if id.is_empty() => return (None, None),
-        Some(Value::String(id)) => id.clone(),
+        Some(Value::String(id)) => match WireId::parse(id) {
+            Some(id) => id,
+            None => {
+                let expected = "1 to 255 bytes of printable ASCII";
+                return (None, Some(bad("_msg_id", expected)));
+            }
+        },
         Some(_) => return (None, Some(bad("_msg_id", "a string"))),
     };
     let reply_q = match message.get("_reply_q") {
-        Some(Value::String(q)) if !q.is_empty() => q.clone(),
+        Some(Value::String(q)) => match ReplyQueue::parse(q) {
+            Some(q) => q,
+            None => {
+                let expected = "a queue name of 1 to 255 bytes without control characters";
+                return (None, Some(bad("_reply_q", expected)));
+            }
+        },
         _ => return (None, Some(bad("_reply_q", "a queue name on a call"))),
     };
     let (timeout, error) = match message.get("_timeout") {
         None | Some(Value::Null) => (None, None),
-        Some(Value::Number(n)) => (n.as_f64(), None),
+        Some(Value::Number(n)) => (call::timeout(n), None),
         Some(_) => (None, Some(bad("_timeout", "a number of seconds or null"))),
     };
     let call = Call {
@@ -286,6 +376,17 @@ fn read_call(message: &Map<String, Value>) -> (Option<Call>, Option<RpcError>) {
         timeout,
     };
     (Some(call), error)
+}
+
+/// `_unique_id`, when present: a [`WireId`].
+fn read_unique_id(message: &Map<String, Value>) -> Result<Option<WireId>, RpcError> {
+    match message.get("_unique_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => WireId::parse(s)
+            .map(Some)
+            .ok_or_else(|| bad("_unique_id", "1 to 255 bytes of printable ASCII")),
+        Some(_) => Err(bad("_unique_id", "a string")),
+    }
 }
 
 fn opt_string(
@@ -302,8 +403,11 @@ fn opt_string(
 /// Refuses a major other than 1, as oslo's dispatcher does for a version no
 /// endpoint implements. A missing version means 1.0 to oslo.
 fn check_version(message: &Map<String, Value>) -> Result<Option<String>, RpcError> {
-    let version =
-        opt_string(message, "version").map_err(|_| bad("version", "a string like \"1.0\""))?;
+    let expected = "a string like \"1.0\"";
+    let version = opt_string(message, "version").map_err(|_| bad("version", expected))?;
+    if version.as_ref().is_some_and(|v| v.len() > 32) {
+        return Err(bad("version", expected));
+    }
     if let Some(v) = &version {
         let major = v
             .split('.')

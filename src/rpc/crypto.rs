@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aes::Aes256;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::block_padding::{NoPadding, Pkcs7};
 use cbc::cipher::{BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit};
 use md5::{Digest, Md5};
 use secrecy::{ExposeSecret, SecretString};
@@ -60,27 +60,42 @@ impl Crypto {
     /// block, a ciphertext that is not whole blocks, and bad PKCS#7 padding (what a
     /// wrong key almost always produces).
     pub fn decrypt(&self, blob: &str) -> Result<Zeroizing<Vec<u8>>, RpcError> {
-        let fail = |reason| RpcError::Decrypt {
+        let fail = |reason| RpcError::Undecryptable {
             what: "value".into(),
             reason,
         };
-        let raw = STANDARD.decode(blob).map_err(|_| fail("not base64"))?;
+        let raw = parse_blob(blob).map_err(fail)?;
+        let (plain, padded) = self.open(&raw);
+        if padded {
+            Ok(plain)
+        } else {
+            Err(fail("bad padding"))
+        }
+    }
+
+    /// Decrypts a blob's bytes (see [`parse_blob`]) and strips its padding.
+    /// Returns the plaintext and whether the padding was good; with bad
+    /// padding the whole decrypted buffer comes back, so that callers can
+    /// go on exactly as with a good one, and the padding check takes the
+    /// same time whatever the last block holds. There is no error to tell a
+    /// wrong padding from anything else that can go wrong with a blob.
+    pub(crate) fn open(&self, raw: &[u8]) -> (Zeroizing<Vec<u8>>, bool) {
         let Some((iv, ciphertext)) = raw.split_first_chunk::<BLOCK>() else {
-            return Err(fail("shorter than its IV"));
+            return (Zeroizing::new(Vec::new()), false);
         };
-        if ciphertext.is_empty() {
-            return Err(fail("no ciphertext after the IV"));
-        }
-        if ciphertext.len() % BLOCK != 0 {
-            return Err(fail("ciphertext is not a multiple of 16 bytes"));
-        }
         let mut buf = Zeroizing::new(ciphertext.to_vec());
-        let len = cbc::Decryptor::<Aes256>::new(self.key_bytes().into(), iv.into())
-            .decrypt_padded::<Pkcs7>(&mut buf)
-            .map_err(|_| fail("bad padding"))?
-            .len();
-        buf.truncate(len);
-        Ok(buf)
+        let whole = buf.len() - buf.len() % BLOCK;
+        buf.truncate(whole);
+        if cbc::Decryptor::<Aes256>::new(self.key_bytes().into(), iv.into())
+            .decrypt_padded::<NoPadding>(&mut buf)
+            .is_err()
+        {
+            return (buf, false);
+        }
+        let (pad, good) = pkcs7_padding(&buf);
+        let keep = buf.len().saturating_sub(pad);
+        buf.truncate(keep);
+        (buf, good)
     }
 
     fn key_bytes(&self) -> &[u8; 32] {
@@ -88,12 +103,22 @@ impl Crypto {
     }
 
     pub(crate) fn encrypt_with_iv(&self, iv: [u8; BLOCK], plaintext: &[u8]) -> String {
+        STANDARD.encode(self.raw_with_iv(iv, plaintext))
+    }
+
+    /// Encrypts under a fresh IV and returns the blob's bytes (IV and
+    /// ciphertext), before base64.
+    pub(crate) fn encrypt_raw(&self, plaintext: &[u8]) -> Vec<u8> {
+        self.raw_with_iv(self.fresh_iv(), plaintext)
+    }
+
+    fn raw_with_iv(&self, iv: [u8; BLOCK], plaintext: &[u8]) -> Vec<u8> {
         let ciphertext = cbc::Encryptor::<Aes256>::new(self.key_bytes().into(), (&iv).into())
             .encrypt_padded_vec::<Pkcs7>(plaintext);
         let mut raw = Vec::with_capacity(BLOCK + ciphertext.len());
         raw.extend_from_slice(&iv);
         raw.extend_from_slice(&ciphertext);
-        STANDARD.encode(raw)
+        raw
     }
 
     fn fresh_iv(&self) -> [u8; BLOCK] {
@@ -115,6 +140,39 @@ impl Crypto {
         let cipher = Aes256::new(self.key_bytes().into());
         cipher.encrypt_block((&mut block).into());
         block
+    }
+}
+
+/// A blob's bytes, base64 undone: refuses bad base64, fewer than IV plus one
+/// block, and a ciphertext that is not whole blocks. The reasons are for the
+/// agent's own log only (see `RpcError::Undecryptable`).
+pub(crate) fn parse_blob(blob: &str) -> Result<Vec<u8>, &'static str> {
+    let raw = STANDARD.decode(blob).map_err(|_| "not base64")?;
+    match raw.len().checked_sub(BLOCK) {
+        None => Err("shorter than its IV"),
+        Some(0) => Err("no ciphertext after the IV"),
+        Some(n) if n % BLOCK != 0 => Err("ciphertext is not a multiple of 16 bytes"),
+        Some(_) => Ok(raw),
+    }
+}
+
+/// PKCS#7: the padding length of a decrypted buffer and whether it is valid,
+/// computed without branching on the bytes (only the last block is read).
+fn pkcs7_padding(buf: &[u8]) -> (usize, bool) {
+    let Some(last) = buf.last_chunk::<BLOCK>() else {
+        return (0, false);
+    };
+    let n = last[BLOCK - 1];
+    let mut bad = u8::from(n == 0) | u8::from(usize::from(n) > BLOCK);
+    for (i, byte) in last.iter().rev().enumerate() {
+        // i < n: this byte is padding and must equal n.
+        let in_pad = u8::from(i < usize::from(n));
+        bad |= in_pad & u8::from(*byte != n);
+    }
+    if bad == 0 {
+        (usize::from(n), true)
+    } else {
+        (0, false)
     }
 }
 
@@ -205,7 +263,7 @@ mod tests {
             let blob = case["blob"].as_str().unwrap();
             // Trove itself hands such a blob on as if it were the plaintext value.
             match wrong.decrypt(blob) {
-                Err(RpcError::Decrypt { .. }) => failures += 1,
+                Err(RpcError::Undecryptable { .. }) => failures += 1,
                 Err(other) => panic!("unexpected {other}"),
                 // Random padding can pass 1 time in ~256; the JSON check then catches it.
                 Ok(garbage) => assert!(serde_json::from_slice::<Value>(&garbage).is_err()),
@@ -218,7 +276,7 @@ mod tests {
 
     fn reason(result: Result<Zeroizing<Vec<u8>>, RpcError>) -> &'static str {
         match result {
-            Err(RpcError::Decrypt { reason, .. }) => reason,
+            Err(RpcError::Undecryptable { reason, .. }) => reason,
             other => panic!("expected a decrypt error, got {other:?}"),
         }
     }

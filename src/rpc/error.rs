@@ -3,8 +3,8 @@
 //! Every decode error is permanent: the same bytes will fail the same way, so the
 //! message is answered (when it is a call) and dropped, never retried.
 
-use super::Call;
 use super::failure::Failure;
+use super::{Call, WireId};
 
 /// Why a message body could not be turned into a [`super::Request`].
 ///
@@ -40,23 +40,26 @@ pub enum RpcError {
         /// What it should have been.
         expected: &'static str,
     },
-    /// An encrypted value could not be decrypted with the configured key.
-    #[error("cannot decrypt {what}: {reason} (is instance_rpc_encr_key the control plane's?)")]
-    Decrypt {
-        /// Which value: `argument `users``, `the context`, ...
+    /// An encrypted value could not be opened with the configured key, or a
+    /// value that must be encrypted is not. Every way this can happen reads
+    /// the same, on purpose: telling a caller *why* (bad padding, not JSON,
+    /// ...) would make the key a decryption oracle. The reason is kept for
+    /// the agent's own log ([`RpcError::detail`]), and such a call gets no
+    /// reply at all.
+    #[error("the message cannot be decrypted with the instance key")]
+    Undecryptable {
+        /// Which value: `the context`, `argument "users"`.
         what: String,
         /// What was wrong with it.
         reason: &'static str,
     },
-    /// A value arrived unencrypted although a key is configured and plaintext is
-    /// not allowed.
-    #[error("{what} is not encrypted but an encryption key is configured")]
-    Plaintext {
-        /// Which value.
-        what: String,
-    },
+    /// The message reuses ciphertext the agent received or sent before
+    /// under another message (see `rpc::replay`): a replay or a forgery. It
+    /// gets no reply.
+    #[error("the message reuses the ciphertext of another message (a replay or a forgery)")]
+    Reused,
     /// The requested API version's major is not 1; the text is the version as sent.
-    #[error("unsupported RPC version {0}")]
+    #[error("unsupported RPC version {0:?}")]
     UnsupportedVersion(String),
 }
 
@@ -79,10 +82,25 @@ impl RpcError {
             Self::OsloVersion(_) => "rpc.oslo_version",
             Self::MissingMethod => "rpc.missing_method",
             Self::BadField { .. } => "rpc.bad_field",
-            Self::Decrypt { .. } => "rpc.decrypt",
-            Self::Plaintext { .. } => "rpc.plaintext",
+            Self::Undecryptable { .. } => "rpc.undecryptable",
+            Self::Reused => "rpc.reused",
             Self::UnsupportedVersion(_) => "rpc.unsupported_version",
         }
+    }
+
+    /// What the agent logs: for an undecryptable message, which value and
+    /// why; otherwise the same as `Display`.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Undecryptable { what, reason } => format!("cannot decrypt {what}: {reason}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// True when the sender must not be told anything: the message is
+    /// rejected without a reply (see [`RpcError::Undecryptable`]).
+    pub fn is_silent(&self) -> bool {
+        matches!(self, Self::Undecryptable { .. } | Self::Reused)
     }
 
     /// Always false: the same bytes fail the same way on every delivery.
@@ -99,7 +117,7 @@ pub struct DecodeError {
     /// Where to send the failure reply; `None` for a cast or an unreadable body.
     pub call: Option<Call>,
     /// The request's `_unique_id`, when readable.
-    pub unique_id: Option<String>,
+    pub unique_id: Option<WireId>,
     /// The request's `method`, when readable.
     pub method: Option<String>,
     /// What was wrong.

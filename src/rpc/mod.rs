@@ -16,16 +16,21 @@
 //!   ([`Failure`]); `"ending": false` marks a call-monitor heartbeat.
 //! - **encryption** (Trove's `instance_rpc_encr_key`, [`Crypto`]): each argument
 //!   value, the result and the whole context (`_context_context`) travel as
-//!   `base64(IV ‖ AES-256-CBC(JSON))`; failures and heartbeats never do. Casts to
+//!   `base64(IV ‖ AES-256-CBC(JSON))`; failures never do. Casts to
 //!   the conductor wrap each blob as `{"entity": blob, "csz-instance-id": guest}`.
+//!   Without a MAC, the scheme cannot tell a forged or replayed blob from a
+//!   real one; [`ReplayGuard`] refuses every message that reuses ciphertext,
+//!   and how a blob fails to decrypt is never told to the sender.
 //!
 //! Output is written as Python's `json.dumps` writes it (`pyjson`), so a body
 //! from this agent reads like one from the Python agent.
 //!
 //! | file | owns |
 //! | --- | --- |
-//! | `mod.rs` | [`Request`], [`Call`], [`new_unique_id`] |
+//! | `mod.rs` | [`Request`], [`new_unique_id`] |
+//! | `call.rs` | [`Call`], [`ReplyQueue`], [`WireId`]: the fields that route an answer, bounded |
 //! | `codec.rs` | [`Codec`]: decode requests, encode replies and casts |
+//! | `replay.rs` | [`ReplayGuard`]: the memory of ciphertext (the one part that touches disk) |
 //! | `envelope.rs` | the oslo 2.0 envelope and the size limit |
 //! | `context.rs` | [`Context`] |
 //! | `crypto.rs` | [`Crypto`], Trove's AES-CBC scheme |
@@ -36,6 +41,7 @@
 //! `testdata/` holds vectors produced by the real Trove 26 and oslo.messaging
 //! 18.3.1 code, and the scripts that produced them.
 
+mod call;
 mod codec;
 mod context;
 mod crypto;
@@ -43,6 +49,7 @@ mod envelope;
 mod error;
 mod failure;
 mod pyjson;
+pub mod replay;
 #[cfg(test)]
 mod tests_decode;
 #[cfg(test)]
@@ -56,24 +63,13 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+pub use call::{Call, MAX_CALL_TIMEOUT, ReplyQueue, WireId};
 pub use codec::Codec;
 pub use context::Context;
 pub use crypto::Crypto;
 pub use error::{DecodeError, RpcError};
 pub use failure::Failure;
-
-/// Where and how to answer a call.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Call {
-    /// `_msg_id`: echoed in every reply so the caller can match it.
-    pub msg_id: String,
-    /// `_reply_q`: the routing key replies are published with on the default exchange.
-    pub reply_q: String,
-    /// `_timeout`: the caller's call-monitor timeout in seconds; when set, send a
-    /// heartbeat ([`Codec::encode_heartbeat`]) every `timeout / 2` seconds while
-    /// the call runs. oslo ignores values under 2.
-    pub timeout: Option<f64>,
-}
+pub use replay::ReplayGuard;
 
 /// One decoded request, arguments already decrypted.
 #[derive(Clone, PartialEq)]
@@ -86,7 +82,7 @@ pub struct Request {
     /// The requested API version as sent, e.g. `"1.0"`; its major is always 1.
     pub version: Option<String>,
     /// `_unique_id`, for deduplicating redeliveries.
-    pub unique_id: Option<String>,
+    pub unique_id: Option<WireId>,
     /// How to answer; `None` for a cast.
     pub call: Option<Call>,
     /// The request context.

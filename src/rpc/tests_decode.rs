@@ -71,8 +71,8 @@ fn decode_err(codec: &Codec, inner: &Value) -> DecodeError {
 
 fn expected_call() -> Option<Call> {
     Some(Call {
-        msg_id: "m1".into(),
-        reply_q: "reply_q1".into(),
+        msg_id: WireId::parse("m1").unwrap(),
+        reply_q: ReplyQueue::parse("reply_q1").unwrap(),
         timeout: None,
     })
 }
@@ -134,13 +134,13 @@ fn wrong_key_is_refused_and_keeps_call_info() {
     let message = encrypted(call_message("get_user", json!({"username": "u"})), KEY);
     let err = decode_err(&keyed_codec("another-key", false), &message);
     assert!(
-        matches!(&err.error, RpcError::Decrypt { what, .. } if what == "the context"),
+        matches!(&err.error, RpcError::Undecryptable { what, .. } if what == "the context"),
         "{err}"
     );
+    assert!(err.error.is_silent(), "an undecryptable call gets no reply");
     assert_eq!(err.call, expected_call());
     assert_eq!(err.method.as_deref(), Some("get_user"));
     assert_eq!(err.unique_id.as_deref(), Some("u1"));
-    assert_eq!(err.failure().class(), "BadRequest");
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn plaintext_under_a_key_is_refused_unless_allowed() {
     let message = call_message("get_user", json!({"username": "alice"}));
     let err = decode_err(&keyed_codec(KEY, false), &message);
     assert!(
-        matches!(&err.error, RpcError::Plaintext { what } if what == "the context"),
+        matches!(&err.error, RpcError::Undecryptable { what, reason: "missing" } if what == "the context"),
         "{err}"
     );
     assert_eq!(err.call, expected_call());
@@ -169,13 +169,13 @@ fn plaintext_under_a_key_is_refused_unless_allowed() {
     let err = decode_err(&keyed_codec(KEY, false), &with_ctx);
     // Arguments are checked in name order: `limit` (not a string) comes first.
     assert!(
-        matches!(&err.error, RpcError::Plaintext { what } if what == "argument `limit`"),
+        matches!(&err.error, RpcError::Undecryptable { what, reason: "not encrypted" } if what == "argument \"limit\""),
         "{err}"
     );
     with_ctx["args"] = json!({"username": "alice"});
     let err = decode_err(&keyed_codec(KEY, false), &with_ctx);
     assert!(
-        matches!(&err.error, RpcError::Decrypt { what, reason: "not base64" } if what == "argument `username`"),
+        matches!(&err.error, RpcError::Undecryptable { what, reason: "not base64" } if what == "argument \"username\""),
         "{err}"
     );
 
@@ -190,8 +190,8 @@ fn decrypt_reason(blob: String) -> &'static str {
     let mut message = encrypted(call_message("get_user", json!({})), KEY);
     message["args"] = json!({"username": blob});
     match decode_err(&keyed_codec(KEY, false), &message).error {
-        RpcError::Decrypt { what, reason } => {
-            assert_eq!(what, "argument `username`");
+        RpcError::Undecryptable { what, reason } => {
+            assert_eq!(what, "argument \"username\"");
             reason
         }
         other => panic!("{other}"),
@@ -347,7 +347,7 @@ fn other_call_fields() {
             .call
             .unwrap()
             .timeout,
-        Some(2.0)
+        Some(std::time::Duration::from_secs(2))
     );
     m["_timeout"] = json!("2");
     let err = decode_err(&plain_codec(), &m);
@@ -359,7 +359,7 @@ fn other_call_fields() {
         }
     ));
     assert_eq!(
-        err.call.map(|c| c.msg_id).as_deref(),
+        err.call.as_ref().map(|c| c.msg_id.as_str()),
         Some("m1"),
         "still answerable"
     );

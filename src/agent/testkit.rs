@@ -1,0 +1,243 @@
+//! The whole delivery path with fakes on both sides: bytes as the broker
+//! hands them over go through decode, parse, the journal, an in-memory
+//! database ([`FakeDb`]) and the answer, to a broker that records what was
+//! committed ([`FakeBroker`]). Time is paused (retry windows and back-off
+//! pass at once), so a run of hundreds of deliveries takes milliseconds.
+//!
+//! Used by the property test below and by the `handler` cargo-fuzz target,
+//! which check, for arbitrary envelopes and arguments, that nothing panics
+//! and that every delivery is settled exactly once: acknowledged with at most
+//! one answer, or rejected without one.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::{self, Incoming, Patience, Shared};
+use super::{listings, mutation};
+use crate::amqp::{AmqpError, Commit, Outgoing};
+use crate::command::Limits;
+use crate::command::fake::{FakeDb, Fault};
+use crate::conductor::Conductor;
+use crate::journal::Journal;
+use crate::mysql::Protected;
+use crate::rpc::{Codec, Crypto};
+
+/// The conductor's exchange and routing key in a drive.
+pub const CONDUCTOR: (&str, &str) = ("trove", "trove-conductor");
+/// The guest id of a drive.
+pub const GUEST: &str = "11111111-2222-4333-8444-555555555555";
+
+/// One message committed to the fake broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The exchange (`""` for a reply).
+    pub exchange: String,
+    /// The routing key.
+    pub routing_key: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What the agent did with one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Acknowledged, with what was published in the same transaction.
+    Ack {
+        /// The delivery.
+        tag: u64,
+        /// Its answer, if any.
+        published: Vec<Published>,
+    },
+    /// Rejected without requeue.
+    Reject {
+        /// The delivery.
+        tag: u64,
+    },
+}
+
+impl Settled {
+    /// The delivery this settles.
+    pub fn tag(&self) -> u64 {
+        match self {
+            Settled::Ack { tag, .. } | Settled::Reject { tag } => *tag,
+        }
+    }
+}
+
+/// A broker that takes every commit and remembers it.
+#[derive(Debug, Clone, Default)]
+pub struct FakeBroker {
+    log: Arc<Mutex<Vec<Settled>>>,
+}
+
+impl FakeBroker {
+    /// Everything settled so far, in commit order.
+    pub fn settled(&self) -> Vec<Settled> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, s: Settled) {
+        if let Ok(mut l) = self.log.lock() {
+            l.push(s);
+        }
+    }
+}
+
+impl Commit for FakeBroker {
+    async fn commit(
+        &self,
+        messages: &[Outgoing<'_>],
+        delivery_tag: Option<u64>,
+    ) -> Result<(), AmqpError> {
+        // The real committer refuses what lapin could not carry; so does this.
+        for m in messages {
+            crate::amqp::short(m.exchange)?;
+            crate::amqp::short(m.routing_key)?;
+        }
+        let published = messages
+            .iter()
+            .map(|m| Published {
+                exchange: m.exchange.to_owned(),
+                routing_key: m.routing_key.to_owned(),
+                body: m.body.to_vec(),
+            })
+            .collect();
+        if let Some(tag) = delivery_tag {
+            self.push(Settled::Ack { tag, published });
+        }
+        Ok(())
+    }
+
+    async fn reject(&self, delivery_tag: u64) -> Result<(), AmqpError> {
+        self.push(Settled::Reject { tag: delivery_tag });
+        Ok(())
+    }
+}
+
+/// How the agent of a drive is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// Trove's instance key, if the agent encrypts.
+    pub key: Option<String>,
+    /// `amqp.allow_plaintext`.
+    pub allow_plaintext: bool,
+    /// `amqp.allow_root_enable` is false.
+    pub deny_root_enable: bool,
+    /// The database's faults, one per call (see [`FakeDb::script`]).
+    pub faults: Vec<Option<Fault>>,
+}
+
+/// The agent of a drive: its codec (to build requests with the same key),
+/// its database and its broker.
+#[derive(Debug)]
+pub struct Drive {
+    shared: Arc<Shared<FakeDb>>,
+    broker: FakeBroker,
+    runtime: tokio::runtime::Runtime,
+    delivered: std::sync::atomic::AtomicU64,
+}
+
+/// The largest message body a drive accepts.
+pub const MAX_BYTES: usize = 64 * 1024;
+
+impl Drive {
+    /// An agent with its journal in `state_dir` (which should be empty).
+    pub fn new(setup: &Setup, state_dir: &Path) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()?;
+        let crypto = setup
+            .key
+            .as_ref()
+            .map(|k| Crypto::new(&SecretString::from(k.clone())));
+        let codec = Codec::new(crypto, setup.allow_plaintext, MAX_BYTES, GUEST.into());
+        let journal = Journal::open(state_dir, std::time::Duration::from_secs(86_400))
+            .map_err(std::io::Error::other)?;
+        let db = FakeDb::new(Protected::new("os_admin", &[], &[]));
+        db.script(setup.faults.iter().copied());
+        let shared = Arc::new(Shared {
+            codec,
+            db,
+            journal,
+            conductor: Conductor::new(CONDUCTOR.0, CONDUCTOR.1, GUEST),
+            limits: Limits { max_items: 100 },
+            shutdown: CancellationToken::new(),
+            mysql_socket: "/nonexistent/mysqld.sock".into(),
+            listings: listings::Listings::default(),
+            reclaimer: crate::memory::Reclaimer::default(),
+            allow_root_enable: !setup.deny_root_enable,
+            patience: Patience::default(),
+        });
+        Ok(Drive {
+            shared,
+            broker: FakeBroker::default(),
+            runtime,
+            delivered: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// The agent's codec, e.g. to encrypt requests for it.
+    pub fn codec(&self) -> &Codec {
+        &self.shared.codec
+    }
+
+    /// The fake database.
+    pub fn db(&self) -> &FakeDb {
+        &self.shared.db
+    }
+
+    /// Hands every body to the agent as one session would (concurrently,
+    /// mutations through the worker, tags 1, 2, ...), waits until all are
+    /// done, and returns everything settled since the drive began.
+    ///
+    /// A panic anywhere on the path is raised here, in the caller.
+    pub fn deliver(&self, bodies: &[Vec<u8>]) -> Vec<Settled> {
+        use std::sync::atomic::Ordering;
+        let first = self
+            .delivered
+            .fetch_add(bodies.len() as u64, Ordering::Relaxed);
+        self.runtime.block_on(async {
+            let (job_tx, job_rx) = mpsc::channel(16);
+            let worker = tokio::spawn(mutation::worker(
+                self.shared.clone(),
+                self.broker.clone(),
+                job_rx,
+            ));
+            let mut handlers = Vec::with_capacity(bodies.len());
+            for (i, body) in bodies.iter().enumerate() {
+                let shared = self.shared.clone();
+                let broker = self.broker.clone();
+                let jobs = job_tx.clone();
+                let incoming = Incoming {
+                    body: body.clone(),
+                    tag: first + i as u64 + 1,
+                };
+                handlers.push(tokio::spawn(async move {
+                    handler::handle(&shared, &broker, &jobs, incoming).await
+                }));
+            }
+            for h in handlers {
+                reraise(h.await);
+            }
+            drop(job_tx);
+            reraise(worker.await);
+        });
+        self.broker.settled()
+    }
+}
+
+fn reraise(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[cfg(test)]
+mod tests;
