@@ -177,14 +177,17 @@ fn bootstrap(args: &BootstrapArgs) -> ExitCode {
         }
     };
     match runtime.block_on(crate::mysql::admin::bootstrap(&args.socket, &args.account)) {
-        Ok(done) => {
-            let verb = match done {
-                crate::mysql::admin::Bootstrapped::Created => "created",
-                crate::mysql::admin::Bootstrapped::Updated => "updated",
-            };
+        Ok(crate::mysql::admin::Bootstrapped::Created) => {
             println!(
-                "guestagent: bootstrap: {verb} {}@localhost (unix socket authentication); set [mysql] user = \"{}\"",
+                "guestagent: bootstrap: created {}@localhost (unix socket authentication); set [mysql] user = \"{}\"",
                 args.account, args.account
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(crate::mysql::admin::Bootstrapped::Existing) => {
+            println!(
+                "guestagent: bootstrap: {}@localhost exists; left as it is (its authentication and privileges are the operator's)",
+                args.account
             );
             ExitCode::SUCCESS
         }
@@ -208,6 +211,13 @@ fn config_error(e: &ConfigError) -> ExitCode {
 }
 
 fn run_agent(cfg: Config) -> ExitCode {
+    // A core dump (outside the unit's LimitCORE=0: a debugger, an operator's
+    // ulimit) would hold the broker password, the RPC key and passwords in
+    // flight; not dumpable also keeps other processes of the same user out
+    // of /proc/<pid>/mem.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(error = %e, "cannot mark the process not dumpable");
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

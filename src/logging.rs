@@ -17,11 +17,29 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// Environment variable that overrides the configured log level.
 pub const ENV: &str = "GUESTAGENT_LOG";
 
+/// Crates whose verbose levels print secrets: lapin's and amq-protocol's
+/// frame traces show the AMQP PLAIN credentials and message bodies
+/// (passwords, the context's token). They stay at `warn` unless a directive
+/// names them, so `GUESTAGENT_LOG=trace` alone never turns them on.
+const QUIET: &[&str] = &["lapin", "amq_protocol", "tcp_stream", "async_rs", "rustls"];
+
+fn directive(level: &str, from_env: Option<String>) -> String {
+    let mut directive = from_env.unwrap_or_else(|| format!("warn,guestagent={level}"));
+    for target in QUIET {
+        let named = directive
+            .split(',')
+            .any(|d| d.trim_start().starts_with(target));
+        if !named {
+            directive.push_str(&format!(",{target}=warn"));
+        }
+    }
+    directive
+}
+
 fn filter(level: &str) -> EnvFilter {
-    // Dependencies stay at `warn` unless the filter names them: lapin and
-    // mysql_async are chatty at `debug` (mysql_async's statement tracing is
-    // never compiled in).
-    let directive = std::env::var(ENV).unwrap_or_else(|_| format!("warn,guestagent={level}"));
+    // mysql_async is chatty at `debug` too, and its statement tracing is
+    // never compiled in.
+    let directive = directive(level, std::env::var(ENV).ok());
     EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
@@ -87,6 +105,55 @@ impl fmt::Display for Shown<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_printing_crates_stay_quiet_unless_named() {
+        assert_eq!(
+            directive("info", None),
+            "warn,guestagent=info,lapin=warn,amq_protocol=warn,tcp_stream=warn,async_rs=warn,rustls=warn"
+        );
+        let trace = directive("info", Some("trace".into()));
+        assert!(
+            trace.starts_with("trace,lapin=warn,amq_protocol=warn"),
+            "{trace}"
+        );
+        let named = directive("info", Some("trace,lapin=trace".into()));
+        assert!(
+            named.contains("lapin=trace") && !named.contains("lapin=warn"),
+            "{named}"
+        );
+    }
+
+    #[test]
+    fn trace_level_logs_no_frame_traces() {
+        use std::sync::{Arc, Mutex};
+        let seen = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = seen.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::try_new(directive("info", Some("trace".into()))).unwrap())
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "lapin::io_loop", "frame with PLAIN guest:hunter2");
+            tracing::trace!(target: "amq_protocol_types::parsing", "body hunter2");
+            tracing::trace!(target: "guestagent::agent", "agent trace shown");
+        });
+        let text = String::from_utf8(seen.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("agent trace shown"), "{text}");
+    }
+
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn wire_text_is_escaped_and_cut() {

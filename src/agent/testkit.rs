@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use secrecy::SecretString;
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -229,6 +230,116 @@ impl Drive {
         });
         self.broker.settled()
     }
+}
+
+/// Checks what a drive settled against the bodies delivered (tags
+/// `first_tag + 1 ..`): every delivery settled exactly once, at most one
+/// answer each, every answer a well-formed oslo envelope, a reply sent to
+/// the request's `_reply_q` with its `_msg_id`, a notification to the
+/// conductor. Returns what each delivery got, in order, or what is wrong.
+pub fn verify(
+    bodies: &[Vec<u8>],
+    settled: &[Settled],
+    first_tag: u64,
+) -> Result<Vec<Settled>, String> {
+    let mut by_tag: Vec<Option<Settled>> = vec![None; bodies.len()];
+    for s in settled.iter().filter(|s| s.tag() > first_tag) {
+        let i = usize::try_from(s.tag() - first_tag - 1).unwrap_or(usize::MAX);
+        let slot = by_tag
+            .get_mut(i)
+            .ok_or_else(|| format!("unknown tag {}", s.tag()))?;
+        if slot.is_some() {
+            return Err(format!("delivery {} settled twice", s.tag()));
+        }
+        *slot = Some(s.clone());
+    }
+    let mut out = Vec::with_capacity(bodies.len());
+    for (i, (s, body)) in by_tag.into_iter().zip(bodies).enumerate() {
+        let s = s.ok_or_else(|| format!("delivery {} never settled", i + 1))?;
+        if let Settled::Ack { published, .. } = &s {
+            if published.len() > 1 {
+                return Err(format!("{} answers to delivery {}", published.len(), i + 1));
+            }
+            for p in published {
+                check_answer(p, body).map_err(|e| format!("delivery {}: {e}", i + 1))?;
+            }
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn check_answer(p: &Published, request: &[u8]) -> Result<(), String> {
+    let inner = inner_message(&p.body).ok_or("an answer is not an oslo 2.0 envelope")?;
+    if p.exchange.is_empty() {
+        let request = inner_message(request).ok_or("a reply to a body that is no request")?;
+        if request.get("_reply_q").and_then(Value::as_str) != Some(p.routing_key.as_str()) {
+            return Err("a reply went elsewhere than _reply_q".into());
+        }
+        if inner.get("_msg_id") != request.get("_msg_id") {
+            return Err("a reply does not carry the request's _msg_id".into());
+        }
+        if inner.get("ending") != Some(&Value::Bool(true)) {
+            return Err("a final reply without ending: true".into());
+        }
+    } else {
+        if (p.exchange.as_str(), p.routing_key.as_str()) != CONDUCTOR {
+            return Err(format!("a cast to {}/{}", p.exchange, p.routing_key));
+        }
+        let method = inner.get("method").and_then(Value::as_str);
+        if !matches!(method, Some("notify_end" | "notify_exc_info")) {
+            return Err(format!("the conductor got {method:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// The inner message of an oslo 2.0 body.
+pub fn inner_message(body: &[u8]) -> Option<Map<String, Value>> {
+    let outer: Value = serde_json::from_slice(body).ok()?;
+    if outer.get("oslo.version")? != "2.0" {
+        return None;
+    }
+    match serde_json::from_str(outer.get("oslo.message")?.as_str()?).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// An oslo 2.0 body around `inner`.
+pub fn envelope(inner: &Map<String, Value>) -> Vec<u8> {
+    let text = Value::Object(inner.clone()).to_string();
+    let mut outer = Map::new();
+    outer.insert("oslo.version".into(), Value::String("2.0".into()));
+    outer.insert("oslo.message".into(), Value::String(text));
+    Value::Object(outer).to_string().into_bytes()
+}
+
+/// `inner` as Trove's `SecureSerializer` sends it under `crypto`: each
+/// argument value a blob, the `_context_*` fields one blob in
+/// `_context_context`.
+pub fn encrypt_like_trove(crypto: &Crypto, inner: &Map<String, Value>) -> Map<String, Value> {
+    let mut m = inner.clone();
+    if let Some(Value::Object(args)) = m.get("args") {
+        let sealed: Map<String, Value> = args
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Value::String(crypto.encrypt(v.to_string().as_bytes())),
+                )
+            })
+            .collect();
+        m.insert("args".into(), Value::Object(sealed));
+    }
+    let context = crate::rpc::Context::from_prefixed(&m);
+    m.retain(|k, _| !k.starts_with("_context_"));
+    let text = Value::Object(context.into_map()).to_string();
+    m.insert(
+        "_context_context".into(),
+        Value::String(crypto.encrypt(text.as_bytes())),
+    );
+    m
 }
 
 fn reraise(joined: Result<(), tokio::task::JoinError>) {

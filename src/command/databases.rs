@@ -64,6 +64,21 @@ pub fn parse_db_ref(v: Value, protected: &Protected) -> Result<DbName, ParseErro
     }
 }
 
+/// A database to grant on: a [`parse_db_ref`] whose name, with `_` and `%`
+/// escaped as `GRANT` needs them, still fits mysqld's 64 characters. A
+/// longer pattern is refused by MariaDB 10.11 and cut short (a grant on
+/// another schema) by older servers.
+pub fn parse_grant_target(v: Value, protected: &Protected) -> Result<DbName, ParseError> {
+    let db = parse_db_ref(v, protected)?;
+    let escaped = crate::mysql::quote::escape_schema_pattern(db.as_str())
+        .chars()
+        .count();
+    if escaped > super::names::MAX_DB_NAME {
+        return Err(ParseError::Ungrantable(db.to_string()));
+    }
+    Ok(db)
+}
+
 fn checked(name: &str, protected: &Protected) -> Result<DbName, ParseError> {
     let db = DbName::parse(name)?;
     if protected.is_system_db(db.as_str()) {

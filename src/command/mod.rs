@@ -126,6 +126,12 @@ pub enum ParseError {
     /// The same account or database appears twice in one command.
     #[error("{0} appears more than once")]
     Duplicate(String),
+    /// A database whose name, escaped for `GRANT` (`_` → `\_`), is longer
+    /// than the 64 characters mysqld keeps.
+    #[error(
+        "database {0:?} cannot be granted on: its name with '_' and '%' escaped is longer than 64 characters"
+    )]
+    Ungrantable(String),
 }
 
 /// How a failure is presented to the control plane (trove-wire §3).
@@ -271,7 +277,7 @@ impl Command {
                 let list = args.list("databases", limits.max_items)?;
                 let mut dbs = list
                     .into_iter()
-                    .map(|v| databases::parse_db_ref(v, protected))
+                    .map(|v| databases::parse_grant_target(v, protected))
                     .collect::<Result<Vec<_>, _>>()?;
                 dbs.sort();
                 dbs.dedup();

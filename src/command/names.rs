@@ -66,6 +66,30 @@ fn outside_bmp(s: &str) -> bool {
     s.chars().any(|c| u32::from(c) > 0xFFFF)
 }
 
+/// Unicode's format characters (category Cf) of the Basic Multilingual
+/// Plane: zero-width spaces and joiners, direction marks and overrides, the
+/// byte order mark. They are invisible, so `app\u{200b}` would look like
+/// `app` in every listing and log while being another account.
+fn is_format(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+    )
+}
+
 /// A validated account name (the part before `@`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UserName(String);
@@ -84,6 +108,11 @@ impl UserName {
         }
         if s.chars().any(|c| c.is_control()) {
             return err("contains a control character");
+        }
+        if s.chars().any(is_format) {
+            return err(
+                "contains an invisible format character (zero-width space, direction mark, ...)",
+            );
         }
         if s.contains(USER_FORBIDDEN) {
             return err("contains a quote, ';', ',', '/' or '\\'");
@@ -401,6 +430,11 @@ mod tests {
             "x'; DROP USER root; --",
             "a--b",
             "a#b",
+            "app\u{200b}",
+            "a\u{2060}b",
+            "\u{feff}app",
+            "ad\u{202e}min",
+            "a\u{00ad}b",
         ] {
             assert!(UserName::parse(bad).is_err(), "{bad:?}");
         }

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use super::args::{Args, into_object};
-use super::databases::{db_ref_json, parse_db_ref};
+use super::databases::{db_ref_json, parse_grant_target};
 use super::names::{Account, HostPattern, Password, UserName};
 use super::{Limits, ParseError};
 use crate::mysql::Protected;
@@ -58,7 +58,7 @@ pub fn parse_create(
                 });
             }
             for db in dbs {
-                databases.push(parse_db_ref(db, protected)?);
+                databases.push(parse_grant_target(db, protected)?);
             }
         }
         databases.sort();

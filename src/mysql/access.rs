@@ -35,8 +35,14 @@ impl Mysql {
                 quote::grant_schema(db),
                 quote::account(account, MODE)
             );
-            if let Err(e) = conn.query_drop(sql).await {
-                let err = MysqlError::from_driver(format!("GRANT ALL ON {db} TO {account}"), e);
+            let granted = match conn.query_drop(sql).await {
+                Ok(()) => confirm_grant(&mut conn, account, db).await,
+                Err(e) => Err(MysqlError::from_driver(
+                    format!("GRANT ALL ON {db} TO {account}"),
+                    e,
+                )),
+            };
+            if let Err(err) = granted {
                 return Err(partial(&labels, i, err));
             }
         }
@@ -74,6 +80,46 @@ impl Mysql {
         }
         Ok(())
     }
+}
+
+/// Reads back the `mysql.db` row a `GRANT ... ON <db>.*` must have made.
+/// MariaDB before MDEV-39047 cuts a schema pattern longer than 64
+/// characters (a name whose escaping made it longer) and grants on the cut
+/// pattern, another schema; parsing refuses such names, and this makes sure
+/// nothing else lands elsewhere: the stray grant is revoked and the command
+/// fails.
+pub(super) async fn confirm_grant(
+    conn: &mut mysql_async::Conn,
+    account: &Account,
+    db: &DbName,
+) -> Result<()> {
+    let pattern = quote::escape_schema_pattern(db.as_str());
+    let found: Option<u8> = conn
+        .exec_first(
+            "SELECT 1 FROM mysql.db WHERE User = ? AND Host = ? AND Db = ?",
+            (
+                account.name.as_str(),
+                account.host.as_str(),
+                pattern.as_str(),
+            ),
+        )
+        .await
+        .map_err(|e| MysqlError::from_driver(format!("read back the grant on {db}"), e))?;
+    if found.is_some() {
+        return Ok(());
+    }
+    let cut: String = pattern.chars().take(64).collect();
+    let undo = format!(
+        "REVOKE ALL PRIVILEGES ON {}.* FROM {}",
+        quote::ident(&cut),
+        quote::account(account, MODE)
+    );
+    if let Err(e) = conn.query_drop(undo).await {
+        tracing::error!(account = %account, database = %db, error = %e, "could not revoke a grant that landed on another schema");
+    }
+    Err(MysqlError::Protocol(format!(
+        "the grant on {db} to {account} did not land on {db} (mysqld stored another schema pattern); it was revoked"
+    )))
 }
 
 /// `User, Host, Db, holds ALL, holds only SELECT + SHOW VIEW`.

@@ -21,8 +21,9 @@ use super::{Flavor, MODE, MysqlError, Result, quote};
 pub enum Bootstrapped {
     /// The account was created.
     Created,
-    /// It existed; its authentication and privileges were (re)asserted.
-    Updated,
+    /// It existed and was left exactly as it is: a package upgrade runs
+    /// bootstrap again, and must not re-grant what an operator took away.
+    Existing,
 }
 
 /// Connects as `root` over the socket (the caller runs as OS root) and
@@ -60,13 +61,16 @@ pub async fn bootstrap(socket: &str, name: &str) -> Result<Bootstrapped> {
         )
         .await
         .map_err(|e| MysqlError::from_driver("look up the admin account", e))?;
+    if exists.is_some() {
+        let _ = conn.disconnect().await;
+        return Ok(Bootstrapped::Existing);
+    }
     let auth = match flavor {
         Flavor::MariaDb => "IDENTIFIED VIA unix_socket",
         Flavor::MySql => "IDENTIFIED WITH auth_socket",
     };
-    let verb = if exists.is_some() { "ALTER" } else { "CREATE" };
     let statements = [
-        format!("{verb} USER {acct} {auth}"),
+        format!("CREATE USER {acct} {auth}"),
         format!("GRANT ALL PRIVILEGES ON *.* TO {acct} WITH GRANT OPTION"),
     ];
     for sql in statements {
@@ -75,9 +79,5 @@ pub async fn bootstrap(socket: &str, name: &str) -> Result<Bootstrapped> {
             .map_err(|e| MysqlError::from_driver(format!("bootstrap {name}@localhost"), e))?;
     }
     let _ = conn.disconnect().await;
-    Ok(if exists.is_some() {
-        Bootstrapped::Updated
-    } else {
-        Bootstrapped::Created
-    })
+    Ok(Bootstrapped::Created)
 }

@@ -70,7 +70,7 @@ impl Server {
 }
 
 /// A handle on mysqld: a small connection pool plus what the probe learned.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Mysql {
     pool: Pool,
     /// Set by the first successful connection.
@@ -78,10 +78,27 @@ pub struct Mysql {
     protected: Protected,
 }
 
-/// Statements run on every new connection, so quoting never depends on a
-/// global `sql_mode` someone else chose: backslash escapes are always on.
-const SESSION_SETUP: &str =
-    "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
+/// By hand: the pool's options hold the admin password, and a derived
+/// `Debug` would print them.
+impl std::fmt::Debug for Mysql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mysql")
+            .field("server", &self.server.get())
+            .field("protected", &self.protected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Run on every new connection, so that no statement depends on a global
+/// `sql_mode` someone else chose: the whole mode is pinned, not just the
+/// part quoting relies on. Backslash escapes stay on (no
+/// `NO_BACKSLASH_ESCAPES`), `"` stays a string quote (no `ANSI_QUOTES`),
+/// `||` stays OR, and `GRANT` never creates an account it does not find
+/// (`NO_AUTO_CREATE_USER`, which MariaDB and MySQL 5.7 have and MySQL 8
+/// dropped along with the behaviour it guarded against).
+pub const SESSION_SETUP: &str = "SET SESSION sql_mode = IF(@@version LIKE '%MariaDB%' OR @@version LIKE '5.%', \
+     'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION', \
+     'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION')";
 
 /// The backslash mode every connection of the pool runs in (see [`SESSION_SETUP`]).
 pub const MODE: BackslashMode = BackslashMode::Escapes;
@@ -307,6 +324,20 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    #[test]
+    fn debug_never_shows_the_admin_password() {
+        let cfg = MysqlConfig {
+            password: Some(secrecy::SecretString::from("db-admin-sekrit")),
+            ..MysqlConfig::default()
+        };
+        let m = Mysql::new(&cfg, Protected::new("root", &[], &[]));
+        let shown = format!("{m:?} {m:#?}");
+        assert!(!shown.contains("db-admin-sekrit"), "{shown}");
+        // The pool's own Debug is what a derived one would have printed.
+        // What a derived Debug would have printed.
+        assert!(format!("{:?}", m.pool).contains("db-admin-sekrit"));
     }
 
     #[test]

@@ -213,8 +213,14 @@ impl Mysql {
                 quote::grant_schema(db),
                 quote::account(&u.account, MODE)
             );
-            if let Err(e) = conn.query_drop(grant).await {
-                let err = MysqlError::from_driver(format!("GRANT ON {db} TO {}", u.account), e);
+            let granted = match conn.query_drop(grant).await {
+                Ok(()) => super::access::confirm_grant(conn, &u.account, db).await,
+                Err(e) => Err(MysqlError::from_driver(
+                    format!("GRANT ON {db} TO {}", u.account),
+                    e,
+                )),
+            };
+            if let Err(err) = granted {
                 // Leave nothing half-made behind: the account goes with its grant.
                 let _ = conn
                     .query_drop(format!("DROP USER {}", quote::account(&u.account, MODE)))

@@ -52,9 +52,7 @@ fn cast(method: &str, args: Value, id: &str) -> Map<String, Value> {
 }
 
 fn body(inner: &Map<String, Value>) -> Vec<u8> {
-    json!({"oslo.version": "2.0", "oslo.message": Value::Object(inner.clone()).to_string()})
-        .to_string()
-        .into_bytes()
+    envelope(inner)
 }
 
 fn crypto() -> Crypto {
@@ -63,31 +61,12 @@ fn crypto() -> Crypto {
 
 /// The message as Trove's SecureSerializer lays it out with the key.
 fn encrypted(inner: &Map<String, Value>) -> Map<String, Value> {
-    let c = crypto();
-    let mut m = inner.clone();
-    let args: Map<String, Value> = obj(m["args"].clone())
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(c.encrypt(v.to_string().as_bytes()))))
-        .collect();
-    m.insert("args".into(), Value::Object(args));
-    let context = Context::from_prefixed(&m);
-    m.retain(|k, _| !k.starts_with("_context_"));
-    let text = Value::Object(context.into_map()).to_string();
-    m.insert(
-        "_context_context".into(),
-        Value::String(c.encrypt(text.as_bytes())),
-    );
-    m
+    encrypt_like_trove(&crypto(), inner)
 }
 
 /// The inner message of a body the agent published.
 fn inner_of(body: &[u8]) -> Map<String, Value> {
-    let outer: Value = serde_json::from_slice(body).expect("agent output is JSON");
-    assert_eq!(outer["oslo.version"], "2.0");
-    let text = outer["oslo.message"]
-        .as_str()
-        .expect("oslo.message is a string");
-    obj(serde_json::from_str(text).expect("oslo.message is JSON"))
+    inner_message(body).expect("an oslo 2.0 envelope")
 }
 
 /// A reply's result, decrypted when the agent encrypts.
@@ -104,58 +83,8 @@ fn result_of(p: &Published, key: bool) -> Result<Value, Value> {
     Ok(serde_json::from_slice(&plain).unwrap())
 }
 
-/// Every delivery settled exactly once, each answer well formed and sent
-/// where the request asked; returns them by tag (1-based index).
 fn check(bodies: &[Vec<u8>], settled: &[Settled], first_tag: u64) -> Vec<Settled> {
-    let mut by_tag: Vec<Option<Settled>> = vec![None; bodies.len()];
-    for s in settled.iter().filter(|s| s.tag() > first_tag) {
-        let i = (s.tag() - first_tag - 1) as usize;
-        assert!(i < bodies.len(), "unknown tag {}", s.tag());
-        assert!(by_tag[i].is_none(), "delivery {} settled twice", s.tag());
-        by_tag[i] = Some(s.clone());
-    }
-    by_tag
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let s = s.unwrap_or_else(|| panic!("delivery {} never settled", i + 1));
-            if let Settled::Ack { published, .. } = &s {
-                assert!(
-                    published.len() <= 1,
-                    "{} answers to one delivery",
-                    published.len()
-                );
-                for p in published {
-                    let inner = inner_of(&p.body);
-                    if p.exchange.is_empty() {
-                        let request = request_of(&bodies[i]).expect("a reply answers a request");
-                        assert_eq!(
-                            Some(&p.routing_key),
-                            request
-                                .get("_reply_q")
-                                .and_then(Value::as_str)
-                                .map(str::to_owned)
-                                .as_ref()
-                        );
-                        assert_eq!(inner.get("_msg_id"), request.get("_msg_id"));
-                        assert_eq!(inner["ending"], true);
-                    } else {
-                        assert_eq!((p.exchange.as_str(), p.routing_key.as_str()), CONDUCTOR);
-                        assert!(matches!(
-                            inner["method"].as_str(),
-                            Some("notify_end" | "notify_exc_info")
-                        ));
-                    }
-                }
-            }
-            s
-        })
-        .collect()
-}
-
-fn request_of(body: &[u8]) -> Option<Map<String, Value>> {
-    let outer: Value = serde_json::from_slice(body).ok()?;
-    serde_json::from_str(outer.get("oslo.message")?.as_str()?).ok()
+    verify(bodies, settled, first_tag).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn reply(s: &Settled) -> Option<&Published> {
