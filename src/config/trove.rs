@@ -157,7 +157,9 @@ fn apply(store: &Store, origin: &Path, layers: &mut Layers) -> Result<(), Config
     if let Some(url) = amqp_url(store)? {
         layers.url = Some(url);
     }
-    tls_files(store, layers)?;
+    if ssl_on(store)? {
+        tls_files(store, layers)?;
+    }
     let manager = default("datastore_manager").map(|(m, _, _)| m.to_lowercase());
     let section = manager.as_deref().unwrap_or("mysql");
     for (key, slot) in [
@@ -194,10 +196,10 @@ fn rabbit_option<'a>(store: &'a Store, name: &str) -> Option<(String, &'a Path, 
     })
 }
 
-/// The TLS files and version of `[oslo_messaging_rabbit]`. oslo only reads
-/// them with `ssl` on, and then verifies nothing unless `ssl_ca_file` is
-/// set; guestagent always verifies (see `amqp::tls`), against the system's
-/// bundle when no CA file is given.
+/// The TLS files and version of `[oslo_messaging_rabbit]`, read (as oslo
+/// reads them) only with `ssl` on. oslo then verifies nothing unless
+/// `ssl_ca_file` is set; guestagent always verifies (see `amqp::tls`),
+/// against the system's bundle when no CA file is given.
 fn tls_files(store: &Store, layers: &mut Layers) -> Result<(), ConfigError> {
     for (name, slot) in [
         ("ssl_ca_file", &mut layers.tls_ca_file),
@@ -234,19 +236,25 @@ fn tls_files(store: &Store, layers: &mut Layers) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `transport_url`, or the old `rabbit_*` options, as an `amqp://` URL.
-fn amqp_url(store: &Store) -> Result<Option<Sourced<SecretString>>, ConfigError> {
+/// Whether oslo would speak TLS: `ssl` (section or URL query), or the old
+/// `rabbit_use_ssl`.
+fn ssl_on(store: &Store) -> Result<bool, ConfigError> {
     const RABBIT: [&str; 2] = ["oslo_messaging_rabbit", "DEFAULT"];
-    let ssl = match rabbit_option(store, "ssl").or_else(|| {
+    match rabbit_option(store, "ssl").or_else(|| {
         store
             .first(&RABBIT, "rabbit_use_ssl")
             .map(|(v, p, k)| (v.to_owned(), p, k))
     }) {
         Some((value, path, key)) => ini::boolean(&value)
-            .ok_or_else(|| ConfigError::invalid(path, key, "must be true or false"))?,
-        None => false,
-    };
-    let scheme = if ssl { "amqps" } else { "amqp" };
+            .ok_or_else(|| ConfigError::invalid(path, key, "must be true or false")),
+        None => Ok(false),
+    }
+}
+
+/// `transport_url`, or the old `rabbit_*` options, as an `amqp://` URL.
+fn amqp_url(store: &Store) -> Result<Option<Sourced<SecretString>>, ConfigError> {
+    const RABBIT: [&str; 2] = ["oslo_messaging_rabbit", "DEFAULT"];
+    let scheme = if ssl_on(store)? { "amqps" } else { "amqp" };
     if let Some((value, path, key)) = store.first(&["DEFAULT"], "transport_url") {
         let transport = Transport::parse(value).map_err(|r| ConfigError::invalid(path, &key, r))?;
         let amqp = transport.to_amqp(scheme);

@@ -77,7 +77,7 @@ fn torn_last_record_is_dropped_and_earlier_ones_kept() {
 }
 
 #[test]
-fn corrupt_middle_stops_replay_there() {
+fn a_corrupt_line_in_the_middle_costs_only_itself() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(store::FILE);
     {
@@ -90,8 +90,85 @@ fn corrupt_middle_stops_replay_there() {
         .unwrap();
     f.write_all(b"garbage\n").unwrap();
     drop(f);
+    {
+        let j = Journal::open(dir.path(), DAY).unwrap();
+        assert!(j.find_unique("u1").is_some());
+        j.admit(new("u2")).unwrap();
+    }
+    // Every record after the bad line survives the next start too.
+    let j = Journal::open(dir.path(), DAY).unwrap();
+    assert!(j.find_unique("u1").is_some() && j.find_unique("u2").is_some());
+}
+
+#[test]
+fn a_record_after_a_partial_one_on_its_line_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(store::FILE);
+    {
+        let j = Journal::open(dir.path(), DAY).unwrap();
+        j.admit(new("u1")).unwrap();
+    }
+    // What an older version left after a failed write: a partial record,
+    // then the next record appended right after it.
+    let whole = std::fs::read(&path).unwrap();
+    let mut second: Action = serde_json::from_slice(&whole[..whole.len() - 1]).unwrap();
+    second.id = 2;
+    second.unique_id = Some("u2".into());
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(b"{\"id\":9,\"action_type\":\"datab").unwrap();
+    f.write_all(&serde_json::to_vec(&second).unwrap()).unwrap();
+    f.write_all(b"\n").unwrap();
+    drop(f);
     let j = Journal::open(dir.path(), DAY).unwrap();
     assert!(j.find_unique("u1").is_some());
+    assert_eq!(j.find_unique("u2").map(|a| a.id), Some(2));
+    assert!(j.get(9).is_none());
+}
+
+#[test]
+fn journal_files_are_private_and_never_followed_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    drop(Journal::open(dir.path(), DAY).unwrap());
+    for name in [store::FILE, store::KEY_FILE] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    // A journal that is a symlink (someone aims the agent's writes
+    // elsewhere) is refused, not followed.
+    let other = tempfile::tempdir().unwrap();
+    let target = other.path().join("elsewhere");
+    std::fs::write(&target, b"").unwrap();
+    let linked = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&target, linked.path().join(store::FILE)).unwrap();
+    assert!(Journal::open(linked.path(), DAY).is_err());
+    assert_eq!(std::fs::read(&target).unwrap(), b"");
+}
+
+#[test]
+fn digests_are_keyed_per_journal_and_stable_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Journal::open(dir.path(), DAY)
+        .unwrap()
+        .digest("m", "{\"x\":1}");
+    let again = Journal::open(dir.path(), DAY)
+        .unwrap()
+        .digest("m", "{\"x\":1}");
+    let other_dir = tempfile::tempdir().unwrap();
+    let elsewhere = Journal::open(other_dir.path(), DAY)
+        .unwrap()
+        .digest("m", "{\"x\":1}");
+    assert_eq!(a, again);
+    assert_ne!(a, elsewhere);
+    let j = Journal::open(dir.path(), DAY).unwrap();
+    assert_ne!(j.digest("m", "{\"x\":1}"), j.digest("m", "{\"x\":2}"));
+    assert_ne!(j.digest("m", "{\"x\":1}"), j.digest("n", "{\"x\":1}"));
 }
 
 #[test]

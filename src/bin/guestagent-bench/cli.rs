@@ -32,6 +32,13 @@ pub(crate) enum Sub {
         #[arg(long, default_value_t = 16)]
         prefetch: u16,
     },
+    /// How long refusing an undecryptable message takes, by the way it
+    /// fails (no broker, no agent process: the codec alone).
+    DecryptTiming {
+        /// Runs per case.
+        #[arg(long, default_value_t = 20_000)]
+        iterations: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,6 +17,7 @@
 mod agent;
 mod broker;
 mod cli;
+mod decrypt;
 mod drive;
 mod echo;
 mod floor;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
             queue,
             prefetch,
         }) => rt.block_on(echo::serve(&url, &exchange, &queue, prefetch)),
+        Some(Sub::DecryptTiming { iterations }) => decrypt::run(iterations),
         None => rt.block_on(run::run(cli.run)),
     };
     match result {
