@@ -2,29 +2,17 @@
 //! the statement either stores exactly the value asked or is refused. Runs
 //! in both backslash modes (`NO_BACKSLASH_ESCAPES` off and on).
 
+use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
 use proptest::prelude::*;
 
 use guestagent::mysql::quote::{BackslashMode, ident, literal};
 
-const SOCKET: &str = "/run/mysqld/mysqld.sock";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+mod common;
+use common::runtime;
 
 async fn connect(mode: BackslashMode) -> Conn {
-    let opts = OptsBuilder::default()
-        .socket(Some(SOCKET))
-        .user(Some("root"))
-        .prefer_socket(true);
-    let mut conn = Conn::new(opts)
-        .await
-        .expect("MariaDB over its socket (run scripts/services)");
+    let mut conn = common::root().await;
     let sql_mode = match mode {
         BackslashMode::Escapes => "SET SESSION sql_mode = ''",
         BackslashMode::Literal => "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'",

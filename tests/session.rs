@@ -4,24 +4,13 @@
 //! pins it whole.
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder};
 
-const SOCKET: &str = "/run/mysqld/mysqld.sock";
+mod common;
 
 #[test]
 fn sql_mode_is_pinned_whole() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let opts = OptsBuilder::default()
-            .socket(Some(SOCKET))
-            .user(Some("root"))
-            .prefer_socket(true);
-        let mut conn = Conn::new(opts)
-            .await
-            .expect("MariaDB over its socket (run scripts/services)");
+    common::runtime().block_on(async {
+        let mut conn = common::root().await;
         conn.query_drop(
             "SET SESSION sql_mode = 'ANSI_QUOTES,NO_BACKSLASH_ESCAPES,PIPES_AS_CONCAT,ANSI'",
         )

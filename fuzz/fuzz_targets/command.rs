@@ -26,35 +26,7 @@ const LIMITS: Limits = Limits { max_items: 100 };
 
 static PROTECTED: LazyLock<Protected> = LazyLock::new(|| Protected::new("os_admin", &[], &[]));
 
-/// Every argument and field name the methods read.
-const KEYS: &[&str] = &[
-    "users",
-    "user",
-    "username",
-    "hostname",
-    "user_attrs",
-    "databases",
-    "database",
-    "limit",
-    "marker",
-    "include_marker",
-    "root_password",
-    "id",
-    "page",
-    "per_page",
-    "async",
-    "_name",
-    "_host",
-    "_password",
-    "_databases",
-    "_character_set",
-    "_collate",
-    "_user_type",
-    "_is_root",
-    "name",
-    "host",
-    "password",
-];
+use guestagent::agent::testkit::ARGUMENT_KEYS as KEYS;
 
 /// Values that sit on a rule's edge.
 const WORDS: &[&str] = &[

@@ -27,6 +27,37 @@ use crate::journal::Journal;
 use crate::mysql::Protected;
 use crate::rpc::{Codec, Crypto};
 
+/// Every argument and field name the methods read, for generators of
+/// hostile arguments (the property test here, the fuzz targets).
+pub const ARGUMENT_KEYS: &[&str] = &[
+    "users",
+    "user",
+    "username",
+    "hostname",
+    "user_attrs",
+    "databases",
+    "database",
+    "limit",
+    "marker",
+    "include_marker",
+    "root_password",
+    "id",
+    "page",
+    "per_page",
+    "async",
+    "_name",
+    "_host",
+    "_password",
+    "_databases",
+    "_character_set",
+    "_collate",
+    "_user_type",
+    "_is_root",
+    "name",
+    "host",
+    "password",
+];
+
 /// The conductor's exchange and routing key in a drive.
 pub const CONDUCTOR: (&str, &str) = ("trove", "trove-conductor");
 /// The guest id of a drive.

@@ -368,6 +368,18 @@ def expect_end(trove, request_id, rec):
         "serialized_notification is not the trove_notification as sent")
 
 
+def create_user_by_cast(trove, conductor, db, name):
+    """A create_user cast through the real client: notify_end at ``conductor``,
+    the account in mysqld, and its password logging in.  Returns the password."""
+    import secrets as _secrets
+    password = "Pw" + _secrets.token_hex(10)
+    rid = trove.cast_create_user([user_dict(name, password=password)])
+    expect_end(trove, rid, conductor.wait_outcome(rid))
+    assert db.users_named(name) == ["%"]
+    login(name, password).close()
+    return password
+
+
 def expect_exc(trove, request_id, rec, secrets=()):
     """The cast was refused/failed: notify_exc_info as trove-wire §5, no secrets."""
     assert rec.method == "notify_exc_info", (

@@ -12,7 +12,6 @@ import pytest
 
 import harness
 from conftest import agent_binary
-from harness import expect_end
 
 KEY = "it-dropin-" + secrets.token_hex(16)
 REPORT_INTERVAL = 2
@@ -95,11 +94,8 @@ def test_heartbeat_from_trove_files_is_healthy(dropin, conductor):
 
 
 def test_create_user_cast_from_trove_files(dropin, db, names, conductor):
-    u, p = names.user("di"), "Pw" + secrets.token_hex(10)
-    rid = dropin.trove.cast_create_user([harness.user_dict(u, password=p)])
-    expect_end(dropin.trove, rid, conductor.wait_outcome(rid))
-    assert db.users_named(u) == ["%"]
-    harness.login(u, p).close()
+    u = names.user("di")
+    harness.create_user_by_cast(dropin.trove, conductor, db, u)
     assert dropin.trove.api().get_user(u, "%")["_name"] == u
 
 

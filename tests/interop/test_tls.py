@@ -39,7 +39,6 @@ import pytest
 import brokers
 import harness
 from conftest import agent_binary
-from harness import expect_end
 
 REPORT_INTERVAL = 1
 REFUSED_PING_TIMEOUT = 2   # a refused agent has no queue: the call can only time out
@@ -208,11 +207,7 @@ def test_real_client_pings_the_agent_over_tls(served, node):
 
 
 def test_create_user_cast_over_tls_is_applied(served, tls_conductor, db, names):
-    u, p = names.user("tls"), "Pw" + secrets.token_hex(10)
-    rid = served.trove.cast_create_user([harness.user_dict(u, password=p)])
-    expect_end(served.trove, rid, tls_conductor.wait_outcome(rid))
-    assert db.users_named(u) == ["%"]
-    harness.login(u, p).close()
+    harness.create_user_by_cast(served.trove, tls_conductor, db, names.user("tls"))
 
 
 def test_heartbeat_over_tls_reaches_the_conductor(served, tls_conductor):

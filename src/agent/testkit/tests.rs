@@ -457,33 +457,7 @@ fn leaf() -> impl Strategy<Value = Value> {
 }
 
 fn value() -> impl Strategy<Value = Value> {
-    let keys = prop::sample::select(vec![
-        "users",
-        "user",
-        "username",
-        "hostname",
-        "user_attrs",
-        "databases",
-        "database",
-        "limit",
-        "marker",
-        "include_marker",
-        "root_password",
-        "id",
-        "page",
-        "per_page",
-        "async",
-        "_name",
-        "_host",
-        "_password",
-        "_databases",
-        "_character_set",
-        "_collate",
-        "_user_type",
-        "name",
-        "host",
-        "password",
-    ]);
+    let keys = prop::sample::select(ARGUMENT_KEYS.to_vec());
     leaf().prop_recursive(3, 24, 4, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
