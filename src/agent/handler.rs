@@ -28,7 +28,7 @@ use crate::journal::Journal;
 use crate::logging::shown;
 use crate::mysql::MysqlError;
 use crate::mysql::users::Mode;
-use crate::rpc::{Call, Codec, Context, DecodeError, Failure, WireId};
+use crate::rpc::{Call, Codec, Context, DecodeError, Failure, RpcError, WireId};
 
 /// One delivery as the broker handed it over: its body and its tag.
 #[derive(Debug)]
@@ -158,10 +158,19 @@ pub async fn handle<D: Database, C: Commit>(
     let mut req = match decoded {
         Ok(r) => r,
         Err(de) => {
+            // A call whose route is unusable is still a call to the reader.
+            let call = de.call.is_some()
+                || matches!(
+                    de.error,
+                    RpcError::BadField {
+                        field: "_msg_id" | "_reply_q",
+                        ..
+                    }
+                );
             let span = delivery_span(
                 de.unique_id.as_ref(),
                 de.method.as_deref().unwrap_or(""),
-                de.call.is_some(),
+                call,
             );
             refuse_undecodable(shared, commit, de, tag)
                 .instrument(span)

@@ -316,7 +316,7 @@ type Blob = Result<Vec<u8>, &'static str>;
 fn blob_of(value: &Value) -> Blob {
     match value {
         Value::String(s) => parse_blob(s),
-        Value::Null => Err("missing"),
+        Value::Null => Err("not encrypted: absent or null"),
         _ => Err("not encrypted"),
     }
 }

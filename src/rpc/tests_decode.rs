@@ -159,7 +159,7 @@ fn plaintext_under_a_key_is_refused_unless_allowed() {
     let message = call_message("get_user", json!({"username": "alice"}));
     let err = decode_err(&keyed_codec(KEY, false), &message);
     assert!(
-        matches!(&err.error, RpcError::Undecryptable { what, reason: "missing" } if what == "the context"),
+        matches!(&err.error, RpcError::Undecryptable { what, reason: "not encrypted: absent or null" } if what == "the context"),
         "{err}"
     );
     assert_eq!(err.call, expected_call());

@@ -220,8 +220,13 @@ def test_plaintext_client_is_refused(enc, db, names, unchanged):
         with client_key(enc.gid, None):
             enc.trove.cast_create_user([harness.user_dict(names.user("pc"), password=pw())])
             enc.trove.cast_delete_user(harness.user_dict(u))
-        assert enc.log_has(r"(?is)(not encrypted.*){2}", since, timeout=10), (
-            "no refusal logged for the plaintext casts:\n" + enc.agent.log_text(since)[-3000:])
+        # a plaintext client sends no _context_context:
+        # "cannot decrypt the context: not encrypted: absent or null"
+        for method in ("create_user", "delete_user"):
+            assert enc.log_has(rf'method={method} kind="cast"\}}: encrypted message refused '
+                               r"without a reply reason=cannot decrypt the context: not encrypted", since, timeout=10), (
+                f"no refusal logged for the plaintext {method} cast:\n"
+                + enc.agent.log_text(since)[-3000:])
         assert api_with_key(enc, KEY).rpc_ping() is True
     assert db.users_named(names.user("pc")) == []
     assert db.users_named(u) == ["%"]

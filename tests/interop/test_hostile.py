@@ -608,6 +608,75 @@ def test_emoji_and_overlong_database_names_are_refused(t, guard, suffix):
         t.call_refused("grant_access", DB_CLEAR, username=t.u, hostname="%", databases=[name])
 
 
+# Invisible (Unicode category Cf): "app\u200b" would show as "app" in every listing.
+FORMAT_CHARACTERS = [("zero-width-space", "\u200b"), ("word-joiner", "\u2060"),
+                     ("byte-order-mark", "\ufeff"), ("right-to-left-override", "\u202e"),
+                     ("soft-hyphen", "\u00ad")]
+
+
+@pytest.mark.parametrize("char", [c for _, c in FORMAT_CHARACTERS],
+                         ids=[i for i, _ in FORMAT_CHARACTERS])
+def test_invisible_format_characters_in_user_names_are_refused(t, guard, char):
+    tr = t.trove
+    # (after the session prefix, so that a wrongly created account is still dropped)
+    for name in (t.names.tag + "app" + char, t.names.tag + char + "app",
+                 t.names.tag + "a" + char + "pp"):
+        with guard(f"user name {name!r}"):
+            t.cast_refused(tr.cast_create_user([harness.user_dict(name, "%", t.p2, [t.d])]),
+                           USER_CLEAR)
+            t.cast_refused(tr.cast_update_attributes(t.u, "%", {"name": name}), USER_CLEAR)
+            t.call_refused("get_user", USER_CLEAR, username=name, hostname="%")
+            t.call_refused("grant_access", USER_CLEAR, username=name, hostname="%",
+                           databases=[t.d])
+    t.still_logs_in()
+
+
+def _escaped_to(tag, length):
+    """A database name starting with ``tag`` whose GRANT pattern (`_` -> `\\_`) is
+    exactly ``length`` characters (the name itself stays within 64)."""
+    name = tag
+    while len(schema_pattern(name)) < length:
+        name += "_" if len(schema_pattern(name)) <= length - 2 else "x"
+    assert len(schema_pattern(name)) == length and len(name) <= 64, name
+    return name
+
+
+UNGRANTABLE_CLEAR = ("cannot be granted", "escaped")
+
+
+def test_database_too_long_once_escaped_cannot_be_granted_on(t, guard, db):
+    """64 characters is mysqld's limit for the stored pattern: older servers cut a
+    longer one short (a grant on another schema), 10.11 refuses it half way."""
+    name = _escaped_to(t.names.tag, 65)
+    other = t.names.db("o")
+    make_db(db, name)  # they exist: "not found" cannot be the reason
+    make_db(db, other)
+    tr = t.trove
+    with guard(f"grants on {name!r} ({len(name)} characters, 65 escaped)"):
+        t.cast_refused(tr.cast_create_user([harness.user_dict(t.new, "%", t.p2, [name])]),
+                       UNGRANTABLE_CLEAR)
+        t.cast_refused(tr.cast_create_user([harness.user_dict(t.new, "%", t.p2,
+                                                              [other, name])]),
+                       UNGRANTABLE_CLEAR)
+        for dbs in ([name], [other, name]):
+            t.call_refused("grant_access", UNGRANTABLE_CLEAR, username=t.u, hostname="%",
+                           databases=dbs)
+    assert not t.db.user_exists(t.new, "%")
+    t.still_logs_in()
+
+
+def test_database_of_64_characters_escaped_is_granted_exactly(t, trove, db, agent):
+    """The boundary: 64 once escaped is granted, on exactly that schema."""
+    name = _escaped_to(t.names.tag, 64)
+    make_db(db, name)
+    assert trove.raw_call("grant_access", username=t.u, hostname="%", databases=[name]) is None
+    assert set(_db_rows(db, t.u)) == {schema_pattern(t.d), schema_pattern(name)}
+    rid = trove.cast_create_user([harness.user_dict(t.new, "%", t.p2, [name])])
+    expect_end(trove, rid, trove.conductor.wait_outcome(rid))
+    assert _db_rows(db, t.new) == [schema_pattern(name)]
+    answers(agent, trove)
+
+
 # --------------------------------------------------------------------------- limits
 
 LIMIT = 100  # limits.max_items, the default the session agent runs with
