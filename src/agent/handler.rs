@@ -37,6 +37,8 @@ pub struct Incoming {
     pub body: Vec<u8>,
     /// The delivery tag to settle it with.
     pub tag: u64,
+    /// `x-delivery-count` of a quorum queue's redelivery.
+    pub delivery_count: Option<u64>,
 }
 
 /// How long commands wait for mysqld to come back before they fail.
@@ -151,7 +153,16 @@ pub async fn handle<D: Database, C: Commit>(
     incoming: Incoming,
 ) {
     let started = Instant::now();
-    let Incoming { mut body, tag } = incoming;
+    let Incoming {
+        mut body,
+        tag,
+        delivery_count,
+    } = incoming;
+    if let Some(n) = delivery_count {
+        // A quorum queue counts: the message was handed out n times before
+        // without being settled (the agent stopped, or its session broke).
+        tracing::info!(tag, deliveries_before = n, "redelivered");
+    }
     let decoded = shared.codec.decode_request(&body);
     // The body may hold passwords in the clear; do not leave it in freed memory.
     body.zeroize();

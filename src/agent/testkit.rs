@@ -248,6 +248,7 @@ impl Drive {
                 let incoming = Incoming {
                     body: body.clone(),
                     tag: first + i as u64 + 1,
+                    delivery_count: None,
                 };
                 handlers.push(tokio::spawn(async move {
                     handler::handle(&shared, &broker, &jobs, incoming).await

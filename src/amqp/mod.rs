@@ -8,26 +8,32 @@
 //! dropped whole and the agent opens a new one (see `agent`), which declares
 //! the topology again: a queue deleted under the agent comes back.
 //!
-//! Topology (trove-wire §1): exchange `trove` (topic, not durable), queues
-//! `guestagent.<id>` and `guestagent.<id>.<id>` (not durable, no arguments),
-//! each bound with its own name as routing key. The control plane may have
-//! declared them first with other flags; a 406 then falls back to a passive
-//! declare on a fresh channel instead of failing.
+//! Topology (trove-wire §1, [`Topology`]): exchange `trove` (topic), queues
+//! `guestagent.<id>` and `guestagent.<id>.<id>`, each bound with its own
+//! name as routing key, declared exactly as oslo.messaging declares them for
+//! the same `[oslo_messaging_rabbit]` options (classic and non-durable by
+//! default; durable, quorum, with their arguments as the options say). The
+//! control plane may have declared them first with other flags; a 406 then
+//! falls back to a passive declare on a fresh channel instead of failing.
+//!
+//! A session is one host of the broker URL; the agent moves to the next
+//! host when a session cannot be opened or breaks (`agent`). The AMQP
+//! heartbeat (`heartbeat_timeout_threshold`) makes a dead TCP path a broken
+//! session after twice its interval.
 
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::tcp::OwnedTLSConfig;
-use lapin::types::{FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::TlsConfig;
 
 mod answer;
 pub mod tls;
+mod topology;
 pub use answer::{Answerer, Commit};
+pub use topology::Topology;
 
 /// Largest AMQP frame the agent negotiates. lapin keeps 32 frames of buffer
 /// each way; RabbitMQ's default of 128 KiB would cost 8 MiB for messages of a
@@ -61,6 +67,14 @@ pub enum AmqpError {
     /// The TLS files could not be loaded.
     #[error("TLS settings: {0}")]
     Tls(#[from] tls::TlsError),
+    /// The broker refuses to declare a queue as the options ask (541).
+    #[error("the broker refuses queue {queue}: {source}")]
+    Refused {
+        /// The queue.
+        queue: String,
+        /// lapin's error.
+        source: lapin::Error,
+    },
     /// An exchange or routing key longer than an AMQP short string.
     #[error("{0} bytes is too long for an exchange or routing key (at most 255)")]
     Route(usize),
@@ -79,29 +93,6 @@ impl AmqpError {
     }
 }
 
-/// Where the agent listens and publishes.
-#[derive(Debug, Clone)]
-pub struct Topology {
-    /// The control exchange (`trove`).
-    pub exchange: String,
-    /// Queues consumed; each bound to the exchange with its own name.
-    pub queues: Vec<String>,
-    /// Routing key of the conductor (`trove-conductor`).
-    pub conductor_topic: String,
-}
-
-impl Topology {
-    /// Trove's topology for one guest.
-    pub fn for_guest(exchange: &str, guest_id: &str, conductor_topic: &str) -> Self {
-        let topic = format!("guestagent.{guest_id}");
-        Topology {
-            exchange: exchange.to_owned(),
-            queues: vec![topic.clone(), format!("{topic}.{guest_id}")],
-            conductor_topic: conductor_topic.to_owned(),
-        }
-    }
-}
-
 /// One live connection to the broker.
 #[derive(Debug)]
 pub struct Session {
@@ -111,13 +102,27 @@ pub struct Session {
     consumers: Vec<Consumer>,
 }
 
-/// Adds `frame_max` to the URL unless the operator chose one.
-fn with_frame_max(url: &str) -> String {
-    if url.contains("frame_max=") {
-        return url.to_owned();
+/// How long a connection attempt to one host may take (kombu's
+/// `connect_timeout`): a host that drops packets must not hold the agent
+/// away from the next one.
+pub const CONNECT_TIMEOUT_MS: u32 = 5_000;
+
+/// Adds `frame_max`, the AMQP heartbeat (oslo's
+/// `heartbeat_timeout_threshold`) and the connect timeout to the URL, unless
+/// the operator chose them.
+fn with_settings(url: &str, heartbeat: u16) -> String {
+    let mut out = url.to_owned();
+    for (key, value) in [
+        ("frame_max", FRAME_MAX),
+        ("heartbeat", u32::from(heartbeat)),
+        ("connection_timeout", CONNECT_TIMEOUT_MS),
+    ] {
+        if !url.contains(&format!("{key}=")) {
+            let sep = if out.contains('?') { '&' } else { '?' };
+            out.push_str(&format!("{sep}{key}={value}"));
+        }
     }
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}frame_max={FRAME_MAX}")
+    out
 }
 
 impl Session {
@@ -129,8 +134,9 @@ impl Session {
         tls_config: &TlsConfig,
         topo: &Topology,
         prefetch: u16,
+        heartbeat: u16,
     ) -> Result<Self, AmqpError> {
-        let uri = SecretString::from(with_frame_max(url.expose_secret()));
+        let uri = SecretString::from(with_settings(url.expose_secret(), heartbeat));
         let tls = if uri.expose_secret().starts_with("amqps://") {
             tls::load(tls_config)?
         } else {
@@ -145,7 +151,7 @@ impl Session {
         )
         .await
         .map_err(AmqpError::Connection)?;
-        declare(&conn, topo).await?;
+        topology::declare(&conn, topo).await?;
         let consume = conn
             .create_channel()
             .await
@@ -160,19 +166,7 @@ impl Session {
             .tx_select()
             .await
             .map_err(AmqpError::channel("select transactions"))?;
-        let mut consumers = Vec::with_capacity(topo.queues.len());
-        for q in &topo.queues {
-            let c = consume
-                .basic_consume(
-                    q.as_str().into(),
-                    "".into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(AmqpError::channel(format!("consume {q}")))?;
-            consumers.push(c);
-        }
+        let consumers = topology::consume(&consume, topo).await?;
         let publisher = conn
             .create_channel()
             .await
@@ -212,83 +206,6 @@ impl Session {
     pub async fn close(self) {
         let _ = self.conn.close(200, "guestagent stopping".into()).await;
     }
-}
-
-async fn declare(conn: &Connection, topo: &Topology) -> Result<(), AmqpError> {
-    let mut ch = conn
-        .create_channel()
-        .await
-        .map_err(AmqpError::channel("open declare channel"))?;
-    let ex_opts = ExchangeDeclareOptions {
-        durable: false,
-        auto_delete: false,
-        ..Default::default()
-    };
-    if let Err(e) = ch
-        .exchange_declare(
-            topo.exchange.as_str().into(),
-            ExchangeKind::Topic,
-            ex_opts,
-            FieldTable::default(),
-        )
-        .await
-    {
-        if !is_precondition_failed(&e) {
-            return Err(AmqpError::channel(format!(
-                "declare exchange {}",
-                topo.exchange
-            ))(e));
-        }
-        tracing::warn!(exchange = %topo.exchange, "exchange exists with other flags; using it as it is");
-        ch = passive_channel(conn).await?;
-    }
-    for q in &topo.queues {
-        let opts = QueueDeclareOptions {
-            durable: false,
-            auto_delete: false,
-            exclusive: false,
-            ..Default::default()
-        };
-        if let Err(e) = ch
-            .queue_declare(q.as_str().into(), opts, FieldTable::default())
-            .await
-        {
-            if !is_precondition_failed(&e) {
-                return Err(AmqpError::channel(format!("declare queue {q}"))(e));
-            }
-            tracing::warn!(queue = %q, "queue exists with other flags; using it as it is");
-            ch = passive_channel(conn).await?;
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            };
-            ch.queue_declare(q.as_str().into(), passive, FieldTable::default())
-                .await
-                .map_err(AmqpError::channel(format!("declare queue {q} (passive)")))?;
-        }
-        ch.queue_bind(
-            q.as_str().into(),
-            topo.exchange.as_str().into(),
-            q.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(AmqpError::channel(format!("bind queue {q}")))?;
-    }
-    let _ = ch.close(200, "declared".into()).await;
-    Ok(())
-}
-
-/// A 406 closes the channel it happened on; carry on with a new one.
-async fn passive_channel(conn: &Connection) -> Result<Channel, AmqpError> {
-    conn.create_channel()
-        .await
-        .map_err(AmqpError::channel("reopen declare channel"))
-}
-
-fn is_precondition_failed(e: &lapin::Error) -> bool {
-    matches!(e.kind(), lapin::ErrorKind::ProtocolError(err) if err.get_id() == 406)
 }
 
 /// One message to publish.
@@ -349,24 +266,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frame_max_added_once() {
+    fn settings_added_once() {
         assert_eq!(
-            with_frame_max("amqp://h/%2f"),
-            "amqp://h/%2f?frame_max=8192"
+            with_settings("amqp://h/%2f", 60),
+            "amqp://h/%2f?frame_max=8192&heartbeat=60&connection_timeout=5000"
         );
         assert_eq!(
-            with_frame_max("amqp://h/%2f?heartbeat=10"),
-            "amqp://h/%2f?heartbeat=10&frame_max=8192"
+            with_settings("amqp://h/%2f?heartbeat=10", 60),
+            "amqp://h/%2f?heartbeat=10&frame_max=8192&connection_timeout=5000"
         );
         assert_eq!(
-            with_frame_max("amqp://h/?frame_max=4096"),
-            "amqp://h/?frame_max=4096"
+            with_settings("amqp://h/?frame_max=4096&connection_timeout=1", 0),
+            "amqp://h/?frame_max=4096&connection_timeout=1&heartbeat=0"
         );
-    }
-
-    #[test]
-    fn trove_topology() {
-        let t = Topology::for_guest("trove", "abc", "trove-conductor");
-        assert_eq!(t.queues, ["guestagent.abc", "guestagent.abc.abc"]);
     }
 }

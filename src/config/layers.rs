@@ -2,11 +2,11 @@
 //! checks each value (naming its file and key on error) and fills in defaults.
 
 use super::{
-    AmqpConfig, Config, ConfigError, DEFAULT_AMQP_URL, DEFAULT_CONDUCTOR_TOPIC,
+    AmqpConfig, Broker, Config, ConfigError, DEFAULT_AMQP_URL, DEFAULT_CONDUCTOR_TOPIC,
     DEFAULT_DEDUP_WINDOW_SECS, DEFAULT_EXCHANGE, DEFAULT_LOG_LEVEL, DEFAULT_MAX_ITEMS,
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MYSQL_SOCKET, DEFAULT_MYSQL_USER, DEFAULT_PREFETCH,
     DEFAULT_REPORT_INTERVAL, DEFAULT_STATE_DIR, LOG_LEVELS, LimitsConfig, LogConfig,
-    MAX_IN_FLIGHT_BYTES, MysqlConfig, StateConfig, TlsConfig, files, url,
+    MAX_IN_FLIGHT_BYTES, MysqlConfig, StateConfig, TlsConfig, files, rabbit, url,
 };
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
@@ -48,6 +48,7 @@ pub(super) struct Layers {
     pub(super) tls_ca_file: Option<Sourced<String>>,
     pub(super) tls_cert_file: Option<Sourced<String>>,
     pub(super) tls_key_file: Option<Sourced<String>>,
+    pub(super) rabbit: rabbit::RabbitLayer,
     pub(super) socket: Option<Sourced<String>>,
     pub(super) user: Option<Sourced<String>>,
     pub(super) password_file: Option<Sourced<String>>,
@@ -83,6 +84,8 @@ impl Layers {
             }
             None => SecretString::from(DEFAULT_AMQP_URL),
         };
+        let brokers = brokers(&url);
+        let rabbit = rabbit::build(&self.rabbit)?;
         // Named if the two together ask for too much memory.
         let budget_file = [&self.prefetch, &self.max_message_bytes]
             .into_iter()
@@ -111,9 +114,16 @@ impl Layers {
                 86_400,
                 "seconds",
             )?),
-            prefetch: int(self.prefetch, DEFAULT_PREFETCH, 1, 65_535, "messages")?,
+            // oslo's prefetch count, when the TOML gives none; oslo's 0
+            // ("unlimited") keeps the agent's bound.
+            prefetch: match (&self.prefetch, rabbit.qos_prefetch_count) {
+                (None, n) if n > 0 => n,
+                _ => int(self.prefetch, DEFAULT_PREFETCH, 1, 65_535, "messages")?,
+            },
             allow_root_enable: self.allow_root_enable.is_none_or(|b| b.value),
             tls,
+            brokers,
+            rabbit,
         };
         let password = match self.password_file {
             Some(file) if !file.value.is_empty() => {
@@ -177,6 +187,21 @@ impl Layers {
             log: LogConfig { level },
             limits,
         })
+    }
+}
+
+/// One entry per host of a checked URL, in the order written.
+fn brokers(url: &SecretString) -> Vec<Broker> {
+    match url::parse(url.expose_secret()) {
+        Ok(parsed) => parsed
+            .single_host_urls()
+            .into_iter()
+            .map(|u| Broker {
+                endpoint: url::endpoint(&u),
+                url: SecretString::from(u),
+            })
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 

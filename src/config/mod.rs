@@ -19,14 +19,17 @@ mod error;
 mod files;
 mod ini;
 mod layers;
+mod rabbit;
 mod raw;
 mod render;
 #[cfg(test)]
 mod tests;
+mod transport;
 mod trove;
 mod url;
 
 pub use error::ConfigError;
+pub use rabbit::{Failover, RabbitConfig};
 
 use layers::{Layers, Sourced};
 
@@ -115,6 +118,25 @@ pub struct AmqpConfig {
     pub allow_root_enable: bool,
     /// TLS settings, used when the URL is `amqps://`.
     pub tls: TlsConfig,
+    /// Every host of `url`, in the order written.
+    pub brokers: Vec<Broker>,
+    /// `[oslo_messaging_rabbit]`: declarations, heartbeat, failover, back-off.
+    pub rabbit: RabbitConfig,
+}
+
+/// One host of the broker URL.
+#[derive(Clone)]
+pub struct Broker {
+    /// A single-host `amqp(s)://` URL, as lapin takes it; may hold a password.
+    pub url: SecretString,
+    /// `host:port`, for logs.
+    pub endpoint: String,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.endpoint)
+    }
 }
 
 /// `amqp.tls_*`: whom to trust and who the agent is, for `amqps://`.
@@ -183,6 +205,11 @@ impl Default for AmqpConfig {
             prefetch: DEFAULT_PREFETCH,
             allow_root_enable: true,
             tls: TlsConfig::default(),
+            brokers: vec![Broker {
+                url: SecretString::from(DEFAULT_AMQP_URL),
+                endpoint: "127.0.0.1:5672".into(),
+            }],
+            rabbit: RabbitConfig::default(),
         }
     }
 }
@@ -202,6 +229,8 @@ impl std::fmt::Debug for AmqpConfig {
             .field("prefetch", &self.prefetch)
             .field("allow_root_enable", &self.allow_root_enable)
             .field("tls", &self.tls)
+            .field("brokers", &self.brokers)
+            .field("rabbit", &self.rabbit)
             .finish()
     }
 }

@@ -3,7 +3,8 @@
 //! a layer of [`Layers`].
 
 use super::files::{self, Text};
-use super::{ConfigError, Layers, Sourced, url};
+use super::transport::Transport;
+use super::{ConfigError, Layers, Sourced, rabbit, url};
 use secrecy::SecretString;
 use serde::Deserialize;
 use std::path::Path;
@@ -17,6 +18,8 @@ struct RawConfig {
     state: Option<RawState>,
     log: Option<RawLog>,
     limits: Option<RawLimits>,
+    /// oslo's options by oslo's names; checked in `rabbit_table`.
+    oslo_messaging_rabbit: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Default)]
@@ -70,17 +73,19 @@ pub(super) fn read_toml(path: &Path, layers: &mut Layers) -> Result<(), ConfigEr
     let Text { text, mode } = files::read_text(path)?;
     let raw = parse(path, &text)?;
     let amqp = raw.amqp.as_ref();
-    let url_secret = amqp
-        .and_then(|a| a.url.as_deref())
-        .is_some_and(url::has_password);
+    let url_secret =
+        amqp.and_then(|a| a.url.as_deref())
+            .is_some_and(|u| match Transport::parse(u) {
+                Ok(t) => t.has_password(),
+                Err(_) => url::has_password(u),
+            });
     let key_secret = amqp
         .and_then(|a| a.rpc_encryption_key.as_deref())
         .is_some_and(|k| !k.is_empty());
     if url_secret || key_secret {
         files::check_private(path, mode)?;
     }
-    apply(raw, path, layers);
-    Ok(())
+    apply(raw, path, layers)
 }
 
 fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
@@ -169,11 +174,17 @@ pub(super) fn scrub(message: &str) -> String {
     out.replace("expected i64", "expected an integer")
 }
 
-fn apply(raw: RawConfig, path: &Path, layers: &mut Layers) {
+fn apply(mut raw: RawConfig, path: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
     let at = |key: &str| (path, key.to_owned());
     set(&mut layers.guest_id, raw.guest_id, at("guest_id"));
+    if let Some(table) = raw.oslo_messaging_rabbit.take() {
+        rabbit_table(table, path, layers)?;
+    }
     let mut amqp = raw.amqp.unwrap_or_default();
-    set_secret(&mut layers.url, amqp.url.take(), at("amqp.url"));
+    match amqp.url.take() {
+        Some(u) if Transport::parse(&u).is_ok() => oslo_url(&u, path, layers)?,
+        other => set_secret(&mut layers.url, other, at("amqp.url")),
+    }
     set(
         &mut layers.exchange,
         amqp.exchange.take(),
@@ -265,6 +276,76 @@ fn apply(raw: RawConfig, path: &Path, layers: &mut Layers) {
         limits.max_items,
         at("limits.max_items"),
     );
+    Ok(())
+}
+
+/// `[oslo_messaging_rabbit]` in TOML: oslo's option names, booleans,
+/// integers or strings as oslo would read them; TLS goes in `amqp.tls_*`.
+fn rabbit_table(table: toml::Table, path: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
+    for (key, value) in table {
+        let dotted = format!("oslo_messaging_rabbit.{key}");
+        let Some(name) = rabbit::OPTIONS
+            .iter()
+            .find(|n| **n == key && !rabbit::TLS_OPTIONS.contains(n))
+        else {
+            return Err(ConfigError::UnknownKey {
+                path: path.to_owned(),
+                key: dotted,
+            });
+        };
+        let text = match value {
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::String(s) => s,
+            _ => {
+                return Err(ConfigError::invalid(
+                    path,
+                    dotted,
+                    "must be a boolean, a number or a string",
+                ));
+            }
+        };
+        layers.rabbit.insert(name, Sourced::new(text, path, dotted));
+    }
+    Ok(())
+}
+
+/// `amqp.url` in oslo's form (`rabbit://u:p@h1,u:p@h2/vhost?ssl=1`): every
+/// host, `ssl` and the TLS files from the query, any other query parameter
+/// an oslo option overriding `[oslo_messaging_rabbit]`.
+fn oslo_url(text: &str, path: &Path, layers: &mut Layers) -> Result<(), ConfigError> {
+    let key = "amqp.url";
+    let transport = Transport::parse(text).map_err(|r| ConfigError::invalid(path, key, r))?;
+    let mut tls = false;
+    for (name, value) in &transport.query {
+        let from = || Sourced::new(value.clone(), path, format!("{key} (query {name})"));
+        match name.as_str() {
+            "ssl" => {
+                tls = super::ini::boolean(value).ok_or_else(|| {
+                    ConfigError::invalid(path, key, "query ssl must be true or false")
+                })?;
+            }
+            "ssl_ca_file" => layers.tls_ca_file = Some(from()),
+            "ssl_cert_file" => layers.tls_cert_file = Some(from()),
+            "ssl_key_file" => layers.tls_key_file = Some(from()),
+            n => match rabbit::OPTIONS.iter().find(|o| **o == n) {
+                Some(o) if !rabbit::TLS_OPTIONS.contains(o) => {
+                    layers.rabbit.insert(o, from());
+                }
+                _ => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        key,
+                        format!("query parameter {n:?} is no option guestagent reads"),
+                    ));
+                }
+            },
+        }
+    }
+    let amqp = transport.to_amqp(if tls { "amqps" } else { "amqp" });
+    layers.url = Some(Sourced::new(SecretString::from(amqp.as_str()), path, key));
+    Ok(())
 }
 
 fn set<T>(slot: &mut Option<Sourced<T>>, value: Option<T>, (path, key): (&Path, String)) {

@@ -4,7 +4,7 @@
 //! URL's password and `rpc_encryption_key` read `<redacted>` and the MySQL password
 //! (whose file name is not kept) becomes a comment.
 
-use super::{Config, REDACTED, url};
+use super::{Config, Failover, REDACTED, url};
 use secrecy::ExposeSecret;
 use std::path::Path;
 
@@ -41,6 +41,37 @@ pub(super) fn render(cfg: &Config) -> String {
         out.kv("tls_cert_file", path(cert));
         out.kv("tls_key_file", path(key));
     }
+
+    let r = &a.rabbit;
+    out.table("oslo_messaging_rabbit");
+    let b = toml::Value::Boolean;
+    out.kv("amqp_durable_queues", b(r.durable_queues));
+    out.kv("amqp_auto_delete", b(r.auto_delete));
+    out.kv("rabbit_ha_queues", b(r.ha_queues));
+    out.kv("rabbit_quorum_queue", b(r.quorum_queue));
+    out.kv("rabbit_quorum_delivery_limit", int(r.quorum_delivery_limit));
+    out.kv(
+        "rabbit_quorum_max_memory_length",
+        int(r.quorum_max_memory_length),
+    );
+    out.kv(
+        "rabbit_quorum_max_memory_bytes",
+        int(r.quorum_max_memory_bytes),
+    );
+    out.kv("rabbit_qos_prefetch_count", int(r.qos_prefetch_count));
+    out.kv(
+        "heartbeat_timeout_threshold",
+        int(r.heartbeat_timeout_threshold),
+    );
+    out.kv("rabbit_retry_interval", int(r.retry_interval.as_secs()));
+    out.kv("rabbit_retry_backoff", int(r.retry_backoff.as_secs()));
+    out.kv("rabbit_interval_max", int(r.interval_max.as_secs()));
+    let failover = match r.failover {
+        Failover::RoundRobin => "round-robin",
+        Failover::Shuffle => "shuffle",
+    };
+    out.kv("kombu_failover_strategy", s(failover));
+    out.kv("enable_cancel_on_failover", b(r.cancel_on_failover));
 
     let m = &cfg.mysql;
     out.table("mysql");

@@ -344,3 +344,60 @@ fn defaults_of_the_parts_match_the_constants() {
     );
     assert_eq!(LogConfig::default().level, DEFAULT_LOG_LEVEL);
 }
+
+#[test]
+fn multi_host_urls_and_the_oslo_table() {
+    let dir = Dir::new();
+    let cfg = dir
+        .load(
+            "guest_id = \"g\"\n[amqp]\nurl = \"amqp://a:hunter2@h1:5672,b:hunter2@h2:5673/vh\"\n\
+             [oslo_messaging_rabbit]\nrabbit_quorum_queue = true\nrabbit_quorum_delivery_limit = 3\n",
+        )
+        .expect("load");
+    let ends: Vec<&str> = cfg
+        .amqp
+        .brokers
+        .iter()
+        .map(|b| b.endpoint.as_str())
+        .collect();
+    assert_eq!(ends, ["h1:5672", "h2:5673"]);
+    assert_eq!(
+        cfg.amqp.brokers[1].url.expose_secret(),
+        "amqp://b:hunter2@h2:5673/vh"
+    );
+    assert!(cfg.amqp.rabbit.quorum_queue);
+    assert_eq!(cfg.amqp.rabbit.quorum_delivery_limit, 3);
+    no_secrets(&cfg.render_redacted());
+    no_secrets(&format!("{cfg:?}"));
+    assert!(cfg.render_redacted().contains("rabbit_quorum_queue = true"));
+
+    // oslo's form in TOML too, with ssl in the query.
+    let cfg = dir
+        .load(
+            "guest_id = \"g\"\n[amqp]\nurl = \"rabbit://u:hunter2@h1,u:hunter2@h2:5671/?ssl=1\"\n",
+        )
+        .expect("load");
+    assert_eq!(
+        cfg.amqp.brokers[0].url.expose_secret(),
+        "amqps://u:hunter2@h1:5672/%2F"
+    );
+    assert_eq!(cfg.amqp.brokers[1].endpoint, "h2:5671");
+
+    for (text, key) in [
+        (
+            "guest_id = \"g\"\n[oslo_messaging_rabbit]\nrabbit_quorum_queu = true\n",
+            "oslo_messaging_rabbit.rabbit_quorum_queu",
+        ),
+        (
+            "guest_id = \"g\"\n[oslo_messaging_rabbit]\nssl_ca_file = \"/x\"\n",
+            "oslo_messaging_rabbit.ssl_ca_file",
+        ),
+        (
+            "guest_id = \"g\"\n[amqp]\nurl = \"amqp://h1,,h2/vh\"\n",
+            "amqp.url",
+        ),
+    ] {
+        let e = err(dir.load(text));
+        assert!(e.to_string().contains(key), "{e}");
+    }
+}

@@ -6,7 +6,7 @@
 //! | Trove option | becomes | when absent |
 //! | --- | --- | --- |
 //! | `guest_id` (guest_info.conf) | `guest_id` | error |
-//! | `transport_url` | `amqp.url` | old `rabbit_*` options, else guestagent's default |
+//! | `transport_url` (every host) | `amqp.url` | old `rabbit_*` options, else guestagent's default |
 //! | `[oslo_messaging_rabbit] ssl` (or `?ssl=1` in `transport_url`) | `amqps://` | plain `amqp://` |
 //! | `[oslo_messaging_rabbit] ssl_ca_file`, `ssl_cert_file`, `ssl_key_file` (or the same in the URL's query) | `amqp.tls_*` | the system's CA bundle, no client certificate |
 //! | `[oslo_messaging_rabbit] ssl_version` | checked: TLS 1.2 or later | any TLS 1.2 / 1.3 |
@@ -15,12 +15,16 @@
 //! | `instance_rpc_encr_key` (guest_info.conf) | `amqp.rpc_encryption_key` | no encryption |
 //! | `report_interval` | `amqp.report_interval` | 30 s |
 //! | `[<datastore_manager>] ignore_users`, `ignore_dbs` (then `[DEFAULT]`) | `mysql.ignore_*` | none extra |
+//! | the rest of `[oslo_messaging_rabbit]`, and the query of `transport_url` | `[oslo_messaging_rabbit]` (see `config::rabbit`) | oslo's defaults |
 //!
-//! Other options are ignored, as oslo.config ignores options nobody registered.
+//! Other options are ignored, as oslo.config ignores options nobody
+//! registered; a query parameter of `transport_url` that is no option of
+//! oslo's rabbit driver is refused, as oslo refuses it.
 
 use super::files::{self, Text};
 use super::ini::{self, Entry};
-use super::{ConfigError, DEFAULT_TROVE_CONTROL_EXCHANGE, Layers, Sourced, url};
+use super::transport::Transport;
+use super::{ConfigError, DEFAULT_TROVE_CONTROL_EXCHANGE, Layers, Sourced, rabbit};
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -120,9 +124,9 @@ fn holds_secret(entry: &Entry) -> bool {
         return false;
     }
     match key {
-        "transport_url" => Transport::parse(value).map_or(value.contains('@'), |t| {
-            t.password.as_deref().is_some_and(|p| !p.is_empty())
-        }),
+        "transport_url" => {
+            Transport::parse(value).map_or(value.contains('@'), |t| t.has_password())
+        }
         "instance_rpc_encr_key" => true,
         _ => key.contains("password") || key.ends_with("_pass") || key.contains("secret"),
     }
@@ -160,6 +164,7 @@ fn apply(store: &Store, origin: &Path, layers: &mut Layers) -> Result<(), Config
     if ssl_on(store)? {
         tls_files(store, layers)?;
     }
+    rabbit_options(store, layers)?;
     let manager = default("datastore_manager").map(|(m, _, _)| m.to_lowercase());
     let section = manager.as_deref().unwrap_or("mysql");
     for (key, slot) in [
@@ -179,21 +184,48 @@ fn rabbit_option<'a>(store: &'a Store, name: &str) -> Option<(String, &'a Path, 
     let from_url = store
         .first(&["DEFAULT"], "transport_url")
         .and_then(|(url, path, _)| {
-            let query = url.split_once('?')?.1;
-            let query = query.split('#').next().unwrap_or_default();
-            query.split('&').find_map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (url::decode_lenient(k) == name).then(|| {
-                    let key = format!("[DEFAULT] transport_url (query {name})");
-                    (url::decode_lenient(v), path, key)
-                })
-            })
+            let value = Transport::parse(url).ok()?.query(name)?.to_owned();
+            Some((
+                value,
+                path,
+                format!("[DEFAULT] transport_url (query {name})"),
+            ))
         });
     from_url.or_else(|| {
         store
             .first(&["oslo_messaging_rabbit"], name)
             .map(|(v, p, k)| (v.to_owned(), p, k))
     })
+}
+
+/// The driver's options other than TLS, into the layer `config::rabbit`
+/// checks; a query parameter oslo does not know is refused.
+fn rabbit_options(store: &Store, layers: &mut Layers) -> Result<(), ConfigError> {
+    if let Some((url, path, key)) = store.first(&["DEFAULT"], "transport_url")
+        && let Ok(t) = Transport::parse(url)
+        && let Some((unknown, _)) = t
+            .query
+            .iter()
+            .find(|(k, _)| !rabbit::OPTIONS.contains(&k.as_str()))
+    {
+        return Err(ConfigError::invalid(
+            path,
+            key,
+            format!(
+                "query parameter {unknown:?} is no option of oslo.messaging's rabbit driver \
+                 (oslo refuses it too)"
+            ),
+        ));
+    }
+    for name in rabbit::OPTIONS
+        .iter()
+        .filter(|n| !rabbit::TLS_OPTIONS.contains(n))
+    {
+        if let Some((value, path, key)) = rabbit_option(store, name) {
+            layers.rabbit.insert(name, Sourced::new(value, path, key));
+        }
+    }
+    Ok(())
 }
 
 /// The TLS files and version of `[oslo_messaging_rabbit]`, read (as oslo
@@ -273,30 +305,29 @@ fn amqp_url(store: &Store) -> Result<Option<Sourced<SecretString>>, ConfigError>
     let Some((_, path, key)) = keys.into_iter().find_map(old) else {
         return Ok(None);
     };
-    let hosts = old("rabbit_hosts").map(|(v, _, _)| ini::list(v));
-    let host = match hosts.and_then(|h| h.into_iter().next()) {
-        Some(first) => first,
-        None => {
+    let hosts = match old("rabbit_hosts").map(|(v, _, _)| ini::list(v)) {
+        Some(hosts) if !hosts.is_empty() => hosts,
+        _ => {
             let host = old("rabbit_host").map_or("localhost", |(v, _, _)| v);
             let port = old("rabbit_port").map_or("5672", |(v, _, _)| v);
-            format!("{host}:{port}")
+            vec![format!("{host}:{port}")]
         }
     };
+    let user = old("rabbit_userid").map_or("guest", |(v, _, _)| v);
+    let password = old("rabbit_password").map_or("guest", |(v, _, _)| v);
     let transport = Transport {
-        user: Some(
-            old("rabbit_userid")
-                .map_or("guest", |(v, _, _)| v)
-                .to_owned(),
-        ),
-        password: Some(
-            old("rabbit_password")
-                .map_or("guest", |(v, _, _)| v)
-                .to_owned(),
-        ),
-        host: Some(host),
+        hosts: hosts
+            .into_iter()
+            .map(|host| super::transport::TransportHost {
+                user: Some(user.to_owned()),
+                password: Some(password.to_owned()),
+                host,
+            })
+            .collect(),
         vhost: old("rabbit_virtual_host")
             .map_or("/", |(v, _, _)| v)
             .to_owned(),
+        query: Vec::new(),
     };
     let amqp = transport.to_amqp(scheme);
     Ok(Some(Sourced::new(secret(amqp), path, key)))
@@ -304,107 +335,6 @@ fn amqp_url(store: &Store) -> Result<Option<Sourced<SecretString>>, ConfigError>
 
 fn secret(value: Zeroizing<String>) -> SecretString {
     SecretString::from(value.as_str())
-}
-
-/// The first host of an oslo.messaging transport URL, decoded.
-struct Transport {
-    user: Option<String>,
-    password: Option<String>,
-    /// `host[:port]`, as written; `None` when the URL names no host.
-    host: Option<String>,
-    vhost: String,
-}
-
-impl Drop for Transport {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.password.zeroize();
-    }
-}
-
-impl Transport {
-    /// Splits `rabbit://user:pass@host:port[,user2:pass2@host2...]/vhost?query`
-    /// as `oslo_messaging.TransportURL.parse` does.
-    fn parse(url: &str) -> Result<Transport, &'static str> {
-        let (scheme, rest) = url.split_once(':').ok_or("must start with rabbit://")?;
-        if !matches!(
-            scheme.to_ascii_lowercase().as_str(),
-            "rabbit" | "kombu+rabbit"
-        ) {
-            return Err("only rabbit:// is supported (oslo.messaging's amqp:// is AMQP 1.0)");
-        }
-        let (netloc, path) = match rest.strip_prefix("//") {
-            Some(rest) => rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len())),
-            None => ("", rest),
-        };
-        let path = path.split(['?', '#']).next().unwrap_or_default();
-        let vhost = path
-            .strip_prefix('/')
-            .map(url::decode_lenient)
-            .unwrap_or_default();
-        let mut transport = Transport {
-            user: None,
-            password: None,
-            host: None,
-            vhost,
-        };
-        let Some(first) = netloc.split(',').find(|h| !h.is_empty()) else {
-            return Ok(transport);
-        };
-        let hostport = match first.rsplit_once('@') {
-            Some((creds, hostport)) => {
-                let (user, password) = match creds.split_once(':') {
-                    Some((user, password)) => (user, Some(url::decode_lenient(password))),
-                    None => (creds, None),
-                };
-                transport.user = Some(url::decode_lenient(user));
-                transport.password = password;
-                hostport
-            }
-            None => first,
-        };
-        transport.host = Some(hostport.to_owned());
-        Ok(transport)
-    }
-
-    /// The URL kombu would get from oslo.messaging, in lapin's syntax: port 5672
-    /// unless given, an empty vhost meaning `/`, credentials re-encoded, the query
-    /// (oslo's driver options) dropped. No host means oslo's
-    /// `guest:guest@localhost`.
-    fn to_amqp(&self, scheme: &str) -> Zeroizing<String> {
-        let (user, password, hostport) = match &self.host {
-            Some(host) => (
-                self.user.as_deref(),
-                self.password.as_deref(),
-                host.as_str(),
-            ),
-            None => (Some("guest"), Some("guest"), "localhost"),
-        };
-        let has_port = match hostport.rsplit_once(':') {
-            Some((host, _)) => !host.starts_with('[') || host.ends_with(']'),
-            None => false,
-        };
-        let port = if has_port { "" } else { ":5672" };
-        let vhost = if self.vhost.is_empty() {
-            "/"
-        } else {
-            &self.vhost
-        };
-        // Sized up front (escapes triple a byte) so no partial copy is left behind.
-        let longest = user.map_or(0, str::len) + password.map_or(0, str::len);
-        let size = 3 * (longest + hostport.len() + vhost.len()) + 32;
-        let mut out = Zeroizing::new(String::with_capacity(size));
-        out.push_str(scheme);
-        out.push_str("://");
-        if user.is_some() || password.is_some() {
-            out.push_str(&url::encode(user.unwrap_or_default()));
-            out.push(':');
-            out.push_str(&Zeroizing::new(url::encode(password.unwrap_or_default())));
-            out.push('@');
-        }
-        out.push_str(&format!("{hostport}{port}/{}", url::encode(vhost)));
-        out
-    }
 }
 
 #[cfg(test)]

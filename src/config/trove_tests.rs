@@ -184,10 +184,13 @@ fn transport_urls_map_like_oslo_messaging() {
         ),
         (
             "rabbit://u:p%40ss%3Aw@h1:5672,u2:p2@h2:5673/v",
-            "amqp://u:p%40ss%3Aw@h1:5672/v",
+            "amqp://u:p%40ss%3Aw@h1:5672,u2:p2@h2:5673/v",
         ),
         ("rabbit://u:p w@h/", "amqp://u:p%20w@h:5672/%2F"),
-        ("rabbit://h1,h2/", "amqp://h1:5672/%2F"),
+        (
+            "rabbit://h1,h2/",
+            "amqp://guest:guest@h1:5672,guest:guest@h2:5672/%2F",
+        ),
         ("rabbit://", "amqp://guest:guest@localhost:5672/%2F"),
         ("rabbit:///vh", "amqp://guest:guest@localhost:5672/vh"),
         ("kombu+rabbit://u:p@h/", "amqp://u:p@h:5672/%2F"),
@@ -211,7 +214,75 @@ fn ssl_and_old_rabbit_options() {
     assert_eq!(url(&cfg), "amqps://agent:hunter2@mq:5672/trove");
     let text = "[DEFAULT]\nguest_id = g\nrabbit_hosts = h1:5673, h2:5672\nrabbit_use_ssl = no\n";
     let cfg = load(&[dir.file("b.conf", text, 0o600)]);
-    assert_eq!(url(&cfg), "amqp://guest:guest@h1:5673/%2F");
+    assert_eq!(
+        url(&cfg),
+        "amqp://guest:guest@h1:5673,guest:guest@h2:5672/%2F"
+    );
+}
+
+#[test]
+fn every_host_of_the_transport_url_is_a_broker() {
+    let dir = Dir::new();
+    // What kolla-ansible writes: every node, each with its credentials.
+    let text = "[DEFAULT]\nguest_id = g\n\
+                transport_url = rabbit://openstack:pw1@10.0.0.11:5672,openstack:pw2@10.0.0.12:5672,openstack:pw3@10.0.0.13:5672//\n";
+    let cfg = load(&[dir.file("a.conf", text, 0o600)]);
+    let endpoints: Vec<&str> = cfg
+        .amqp
+        .brokers
+        .iter()
+        .map(|b| b.endpoint.as_str())
+        .collect();
+    assert_eq!(
+        endpoints,
+        ["10.0.0.11:5672", "10.0.0.12:5672", "10.0.0.13:5672"]
+    );
+    let urls: Vec<&str> = cfg
+        .amqp
+        .brokers
+        .iter()
+        .map(|b| b.url.expose_secret())
+        .collect();
+    assert_eq!(urls[1], "amqp://openstack:pw2@10.0.0.12:5672/%2F");
+    for u in &urls {
+        let lapin = lapin::uri::AMQPUri::from_str(u).unwrap();
+        assert_eq!(lapin.vhost, "/");
+    }
+    assert!(!format!("{cfg:?}").contains("pw2"));
+    assert!(!cfg.render_redacted().contains("pw2"));
+}
+
+#[test]
+fn oslo_rabbit_options_from_the_section_and_the_query() {
+    let dir = Dir::new();
+    let text = "[DEFAULT]\nguest_id = g\n\
+                transport_url = rabbit://u:p@mq:5672/?rabbit_qos_prefetch_count=7\n\
+                [oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n\
+                rabbit_quorum_delivery_limit = 5\nrabbit_qos_prefetch_count = 1\n\
+                rabbit_retry_interval = 2\nheartbeat_timeout_threshold = 20\n\
+                kombu_failover_strategy = shuffle\nsome_unregistered_option = x\n";
+    let cfg = load(&[dir.file("a.conf", text, 0o600)]);
+    let r = &cfg.amqp.rabbit;
+    assert!(r.quorum_queue && r.durable());
+    assert_eq!(r.quorum_delivery_limit, 5);
+    assert_eq!(r.qos_prefetch_count, 7, "the query wins");
+    assert_eq!(cfg.amqp.prefetch, 7, "oslo's prefetch count is the agent's");
+    assert_eq!(r.retry_interval, std::time::Duration::from_secs(2));
+    assert_eq!(r.heartbeat_timeout_threshold, 20);
+    assert_eq!(r.failover, crate::config::Failover::Shuffle);
+    // A query parameter oslo does not know is refused, as oslo refuses it.
+    let text = "[DEFAULT]\nguest_id = g\ntransport_url = rabbit://u:p@mq/?no_such_option=1\n";
+    let e = Config::load_trove(&[dir.file("b.conf", text, 0o600)], None).unwrap_err();
+    assert!(e.to_string().contains("no_such_option"), "{e}");
+    // A combination oslo or RabbitMQ refuses is refused at start, by name.
+    let text = "[DEFAULT]\nguest_id = g\n[oslo_messaging_rabbit]\n\
+                rabbit_quorum_queue = true\namqp_auto_delete = true\n";
+    let e = Config::load_trove(&[dir.file("c.conf", text, 0o600)], None).unwrap_err();
+    let e = e.to_string();
+    assert!(
+        e.contains("rabbit_quorum_queue") && e.contains("amqp_auto_delete"),
+        "{e}"
+    );
 }
 
 #[test]

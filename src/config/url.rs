@@ -6,17 +6,51 @@
 
 use super::REDACTED;
 
-/// The parts of a checked AMQP URL, still percent-encoded.
+/// One host of a checked AMQP URL, still percent-encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Parts<'a> {
-    /// Everything before the host: `amqp://` or `amqps://`.
-    pub scheme: &'a str,
     /// The user, if a userinfo part is present.
     pub user: Option<&'a str>,
     /// The password, if the userinfo part has a `:`.
     pub password: Option<&'a str>,
-    /// Host, `:port` and everything after it.
-    pub rest: &'a str,
+    /// `host[:port]`.
+    pub hostport: &'a str,
+}
+
+/// A checked AMQP URL: one or more hosts (`amqp://u:p@h1,u:p@h2:5673/vh`,
+/// comma-separated as in oslo's transport URLs), sharing the scheme, the
+/// vhost and the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Url<'a> {
+    /// `amqp://` or `amqps://`.
+    pub scheme: &'a str,
+    /// Every host, in the order written.
+    pub hosts: Vec<Parts<'a>>,
+    /// The vhost path and the query: everything after the hosts.
+    pub tail: &'a str,
+}
+
+impl Url<'_> {
+    /// One single-host URL per host, as lapin takes them.
+    pub(super) fn single_host_urls(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .map(|h| {
+                let mut out = String::from(self.scheme);
+                if let Some(user) = h.user {
+                    out.push_str(user);
+                    if let Some(password) = h.password {
+                        out.push(':');
+                        out.push_str(password);
+                    }
+                    out.push('@');
+                }
+                out.push_str(h.hostport);
+                out.push_str(self.tail);
+                out
+            })
+            .collect()
+    }
 }
 
 fn is_unreserved(c: u8) -> bool {
@@ -55,20 +89,58 @@ fn check_encoded(s: &str, extra: &[u8], what: &'static str) -> Result<(), &'stat
     }
 }
 
-/// Checks an `amqp://` or `amqps://` URL and splits off its credentials.
-pub(super) fn parse(url: &str) -> Result<Parts<'_>, &'static str> {
+/// Checks an `amqp://` or `amqps://` URL, of one host or several
+/// (comma-separated), and splits off their credentials.
+pub(super) fn parse(url: &str) -> Result<Url<'_>, &'static str> {
     let (scheme, after) = if let Some(after) = url.strip_prefix("amqp://") {
         ("amqp://", after)
     } else if let Some(after) = url.strip_prefix("amqps://") {
         ("amqps://", after)
     } else {
-        return Err("must start with amqp:// or amqps://");
+        return Err("must start with amqp:// or amqps:// (or rabbit://, oslo's form)");
     };
     if url.contains('#') {
         return Err("must not contain '#' (write it as %23 in a password)");
     }
     let end = after.find(['/', '?']).unwrap_or(after.len());
     let (authority, tail) = after.split_at(end);
+    let hosts = authority
+        .split(',')
+        .map(host_parts)
+        .collect::<Result<Vec<_>, _>>()?;
+    let (path, query) = match tail.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (tail, None),
+    };
+    if let Some(vhost) = path.strip_prefix('/') {
+        if vhost.is_empty() {
+            return Err("has an empty vhost; write the default vhost / as %2f");
+        }
+        check_encoded(
+            vhost,
+            b":@",
+            "vhost must be one percent-encoded path segment (write / as %2f)",
+        )?;
+        if matches!(decode(vhost).as_deref(), Some(b"." | b"..")) {
+            return Err("vhost . or .. cannot be written in a URL (it is dropped)");
+        }
+    }
+    if let Some(query) = query {
+        check_encoded(
+            query,
+            b":@/?",
+            "query has a character that must be percent-encoded",
+        )?;
+    }
+    Ok(Url {
+        scheme,
+        hosts,
+        tail,
+    })
+}
+
+/// One `[user[:password]@]host[:port]` of the authority.
+fn host_parts(authority: &str) -> Result<Parts<'_>, &'static str> {
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((userinfo, hostport)) => (Some(userinfo), hostport),
         None => (None, authority),
@@ -98,7 +170,7 @@ pub(super) fn parse(url: &str) -> Result<Parts<'_>, &'static str> {
         None => (hostport, None),
     };
     if host.is_empty() {
-        return Err("has no host");
+        return Err("has no host (or an empty one between commas)");
     }
     if !host
         .bytes()
@@ -112,63 +184,53 @@ pub(super) fn parse(url: &str) -> Result<Parts<'_>, &'static str> {
             _ => return Err("port must be a number from 1 to 65535"),
         }
     }
-    let (path, query) = match tail.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (tail, None),
-    };
-    if let Some(vhost) = path.strip_prefix('/') {
-        if vhost.is_empty() {
-            return Err("has an empty vhost; write the default vhost / as %2f");
-        }
-        check_encoded(
-            vhost,
-            b":@",
-            "vhost must be one percent-encoded path segment (write / as %2f)",
-        )?;
-        if matches!(decode(vhost).as_deref(), Some(b"." | b"..")) {
-            return Err("vhost . or .. cannot be written in a URL (it is dropped)");
-        }
-    }
-    if let Some(query) = query {
-        check_encoded(
-            query,
-            b":@/?",
-            "query has a character that must be percent-encoded",
-        )?;
-    }
     Ok(Parts {
-        scheme,
         user,
         password,
-        rest: hostport_and_tail(url, scheme, userinfo),
+        hostport,
     })
 }
 
-fn hostport_and_tail<'a>(url: &'a str, scheme: &str, userinfo: Option<&str>) -> &'a str {
-    let skip = scheme.len() + userinfo.map_or(0, |u| u.len() + 1);
-    url.get(skip..).unwrap_or_default()
-}
-
-/// True when the URL carries a non-empty password. An unparsable URL counts as
-/// holding one if it has any userinfo, so permission checks err on the safe side.
+/// True when the URL carries a non-empty password for any host. An
+/// unparsable URL counts as holding one if it has any userinfo, so
+/// permission checks err on the safe side.
 pub(super) fn has_password(url: &str) -> bool {
     match parse(url) {
-        Ok(parts) => parts.password.is_some_and(|p| !p.is_empty()),
+        Ok(u) => u
+            .hosts
+            .iter()
+            .any(|h| h.password.is_some_and(|p| !p.is_empty())),
         Err(_) => url.contains('@'),
     }
 }
 
-/// The URL with its password replaced by `<redacted>`, everything else kept.
+/// The URL with every password replaced by `<redacted>`, everything else kept.
 pub(super) fn redact(url: &str) -> String {
     match parse(url) {
-        Ok(Parts {
-            scheme,
-            user: Some(user),
-            password: Some(_),
-            rest,
-        }) => format!("{scheme}{user}:{REDACTED}@{rest}"),
-        Ok(_) => url.to_owned(),
+        Ok(u) => {
+            let hosts: Vec<String> = u
+                .hosts
+                .iter()
+                .map(|h| match (h.user, h.password) {
+                    (Some(user), Some(_)) => format!("{user}:{REDACTED}@{}", h.hostport),
+                    (Some(user), None) => format!("{user}@{}", h.hostport),
+                    (None, _) => h.hostport.to_owned(),
+                })
+                .collect();
+            format!("{}{}{}", u.scheme, hosts.join(","), u.tail)
+        }
         Err(_) => format!("{REDACTED} (invalid URL)"),
+    }
+}
+
+/// The host and port of a single-host URL, for logs: no credentials.
+pub(super) fn endpoint(url: &str) -> String {
+    match parse(url) {
+        Ok(u) => u
+            .hosts
+            .first()
+            .map_or_else(String::new, |h| h.hostport.to_owned()),
+        Err(_) => REDACTED.to_owned(),
     }
 }
 
@@ -287,6 +349,41 @@ mod tests {
         assert!(!has_password("amqp://u:@h"));
         assert!(!has_password("amqp://u@h"));
         assert!(has_password("not a url u:p@h"));
+    }
+
+    #[test]
+    fn every_host_of_a_multi_host_url() {
+        let url = "amqp://a:s3cret@h1:5672,b:s3cret2@h2,h3:5673/vh?heartbeat=5";
+        let parsed = parse(url).unwrap();
+        assert_eq!(parsed.hosts.len(), 3);
+        assert_eq!(
+            parsed.single_host_urls(),
+            [
+                "amqp://a:s3cret@h1:5672/vh?heartbeat=5",
+                "amqp://b:s3cret2@h2/vh?heartbeat=5",
+                "amqp://h3:5673/vh?heartbeat=5",
+            ]
+        );
+        for single in parsed.single_host_urls() {
+            let lapin = lapin::uri::AMQPUri::from_str(&single).unwrap();
+            assert_eq!(lapin.vhost, "vh");
+        }
+        let shown = redact(url);
+        assert_eq!(
+            shown,
+            "amqp://a:<redacted>@h1:5672,b:<redacted>@h2,h3:5673/vh?heartbeat=5"
+        );
+        assert!(has_password("amqp://h1,u:p@h2/v"));
+        assert!(!has_password("amqp://h1,u@h2/v"));
+        assert_eq!(endpoint("amqps://u:p@mq.example:5671/v"), "mq.example:5671");
+        for bad in [
+            "amqp://h1,,h2/v",
+            "amqp://h1,/v",
+            "amqp://u:s3cret@h1,[::1]/v",
+        ] {
+            let e = parse(bad).expect_err(bad);
+            assert!(!e.contains("s3cret"));
+        }
     }
 
     #[test]
