@@ -108,7 +108,7 @@ pub(super) async fn run(cfg: &Config, topology: &Topology, shared: &Arc<Shared<M
         let healthy = match opened {
             Ok(session) => {
                 let away = outage_since.take().map(|t| t.elapsed().as_secs_f64());
-                tracing::info!(broker = %broker.endpoint, queues = ?topology.queues, away_s = away, "consuming");
+                tracing::info!(broker = %broker.endpoint, tls = broker.tls, queues = ?topology.queues, away_s = away, "consuming");
                 if !ready_sent {
                     crate::systemd::ready("consuming");
                     ready_sent = true;
@@ -129,7 +129,7 @@ pub(super) async fn run(cfg: &Config, topology: &Topology, shared: &Arc<Shared<M
                 outage_since.get_or_insert_with(Instant::now);
                 let reason = e.to_string();
                 if logged.get(&host) != Some(&reason) {
-                    tracing::warn!(broker = %broker.endpoint, error = %reason, hosts = brokers.len(), "broker unavailable; retrying with back-off");
+                    tracing::warn!(broker = %broker.endpoint, tls = broker.tls, error = %reason, hosts = brokers.len(), "broker unavailable; retrying with back-off");
                     crate::systemd::status("broker unavailable; retrying");
                     logged.insert(host, reason);
                 } else {

@@ -198,6 +198,7 @@ fn brokers(url: &SecretString) -> Vec<Broker> {
             .into_iter()
             .map(|u| Broker {
                 endpoint: url::endpoint(&u),
+                tls: u.starts_with("amqps://"),
                 url: SecretString::from(u),
             })
             .collect(),

@@ -131,6 +131,9 @@ pub struct Broker {
     pub url: SecretString,
     /// `host:port`, for logs.
     pub endpoint: String,
+    /// Whether the URL is `amqps://`, for logs: the endpoint alone does not
+    /// say whether the connection is meant to be encrypted.
+    pub tls: bool,
 }
 
 impl std::fmt::Debug for Broker {
@@ -208,6 +211,7 @@ impl Default for AmqpConfig {
             brokers: vec![Broker {
                 url: SecretString::from(DEFAULT_AMQP_URL),
                 endpoint: "127.0.0.1:5672".into(),
+                tls: false,
             }],
             rabbit: RabbitConfig::default(),
         }

@@ -17,11 +17,20 @@ cookie can talk to each other (a cluster).  ``stop()`` asks the node to stop
 (``rabbitmqctl -n NODE stop``), then kills its process group, and removes its
 directory: nothing is left behind but the machine's epmd, which was already
 running (the main node uses it) and which a node only registers with.
+``stop(remove=False)`` keeps the directory, for a node to start again with its
+data; a node still running when the Python process exits is killed then.
 
 :class:`Pki` makes a throw-away CA, server and client certificates with the
 openssl CLI, for TLS listeners and clients.
+
+:class:`RabbitCluster` runs three such nodes with one cookie as one cluster
+(node 2 and 3 joined to node 1), and stops, starts and restarts nodes of it
+keeping their data; it also says which node a process is connected to and how
+the cluster holds a queue (type, durability, arguments, leader and members).
 """
 
+import atexit
+import json
 import os
 import secrets
 import shutil
@@ -29,6 +38,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +61,22 @@ CTL_TIMEOUT = 30
 def new_cookie():
     """An Erlang cookie to share between the nodes of one cluster (and their CLI)."""
     return secrets.token_hex(20).upper()
+
+
+# Nodes whose process this process started and has not stopped: killed at exit
+# (a session interrupted before its teardown leaves no node behind).
+_LIVE = set()
+
+
+@atexit.register
+def _kill_leftovers():
+    for n in list(_LIVE):
+        try:
+            if n.proc is not None and n.proc.poll() is None:
+                os.killpg(n.proc.pid, signal.SIGKILL)
+        except Exception:  # noqa: BLE001 - at exit, best effort
+            pass
+        shutil.rmtree(n.dir, ignore_errors=True)
 
 
 # Ports handed out in this process: a port picked for one node is not picked again
@@ -116,8 +142,21 @@ class RabbitNode:
     def __exit__(self, *exc):
         self.stop()
 
-    def start(self, timeout=START_TIMEOUT):
-        """Start the node and wait (bounded) until it answers AMQP (and TLS)."""
+    def start(self, timeout=START_TIMEOUT, remove_on_failure=True):
+        """Start the node and wait (bounded) until it answers AMQP (and TLS).
+        A node that does not come up is stopped, and its directory removed
+        unless ``remove_on_failure`` is false (a cluster member keeps its data
+        for the cluster's own teardown)."""
+        self.spawn()
+        try:
+            self.wait_ready(timeout)
+        except Exception:
+            self.stop(remove=remove_on_failure)
+            raise
+
+    def spawn(self):
+        """Start the node's process and return at once (see wait_ready); the
+        files are written again, the data directory (mnesia) kept if there."""
         self._write_files()
         with open(self.console_log, "ab") as out:
             # A session (and process group) of its own, so that stop() can kill
@@ -126,11 +165,7 @@ class RabbitNode:
                 [str(RABBITMQ_SERVER)], env=self._env(server=True), cwd=str(self.dir),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
-        try:
-            self.wait_ready(timeout)
-        except Exception:
-            self.stop()
-            raise
+        _LIVE.add(self)
 
     def wait_ready(self, timeout=START_TIMEOUT):
         """Until an AMQP login as guest works on the plain port and, with TLS, a
@@ -154,9 +189,10 @@ class RabbitNode:
                                    f"{timeout} s ({last})\n{self.log_tail()}")
             time.sleep(0.2)
 
-    def stop(self):
-        """Stop the node for sure and delete its directory: ``rabbitmqctl stop``,
-        then SIGKILL to its process group if it is still there."""
+    def stop(self, remove=True):
+        """Stop the node for sure: ``rabbitmqctl stop``, then SIGKILL to its
+        process group if it is still there; then delete its directory, unless
+        ``remove`` is false (a node to start again with its data)."""
         if self.proc is not None:
             if self.proc.poll() is None:
                 try:
@@ -176,7 +212,27 @@ class RabbitNode:
             except subprocess.TimeoutExpired:
                 pass
             self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if remove:
+            _LIVE.discard(self)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def stop_app(self):
+        """``rabbitmqctl stop_app``: the RabbitMQ application stops (every
+        connection closed, non-durable queues gone), the Erlang node stays."""
+        self.ctl("stop_app", timeout=STOP_TIMEOUT + CTL_TIMEOUT)
+
+    def start_app(self, timeout=START_TIMEOUT):
+        """``rabbitmqctl start_app``, then until it answers AMQP again."""
+        self.ctl("start_app", timeout=timeout)
+        self.wait_ready(timeout)
+
+    def answers(self):
+        """Whether an AMQP login works now (one quick try)."""
+        try:
+            self._probe_amqp()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means no
+            return False
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -299,6 +355,273 @@ class RabbitNode:
         with socket.create_connection((HOST, self.tls_port), timeout=2) as s:
             with ctx.wrap_socket(s):
                 pass
+
+
+# --------------------------------------------------------------------------- clusters
+
+CLUSTER_TIMEOUT = 90   # every node of a (re)started cluster up and clustered
+
+
+class RabbitCluster:
+    """Three (``size``) :class:`RabbitNode` s of one cluster on loopback: node
+    names, AMQP and distribution ports of their own, one Erlang cookie.  Node 1
+    boots alone; each further node boots, then ``stop_app``, ``join_cluster``
+    node 1, ``start_app``.  ``stop()`` stops every node and removes every
+    directory, whatever state the cluster is in; use it as a context manager,
+    or call ``stop()`` in a ``finally``.
+
+    Restarting a node or the whole cluster keeps its data (mnesia: users,
+    vhosts, durable exchanges and queues, quorum queues' logs):
+
+    - ``stop_node(i)`` / ``start_node(i)``: the whole Erlang node down and up
+      (a node that went down while others ran boots at once: its peers are up);
+    - ``stop_app(i)`` / ``start_app(i)``: the RabbitMQ application only;
+    - ``restart()``: every node down, then every node up.  RabbitMQ 3.10 wants
+      a cluster that went down whole to come back from the node that went down
+      last, but it does not need it *first*: a node that boots and finds it was
+      not the last to stop waits for its peers (``mnesia_table_loading_retry_
+      timeout`` 30 s x ``mnesia_table_loading_retry_limit`` 10) instead of
+      failing, so starting all nodes at once (in parallel, in any order) boots
+      the cluster (about 12 s here); starting them one after another and
+      waiting for each to answer would hang on the first that was not the last
+      down (seen on 3.10.8: node 3 of 3, stopped first and started alone, logs
+      "Waiting for Mnesia tables for 30000 ms, 9 retries left" and does not
+      answer AMQP for as long as it was watched, 40 s).
+      ``force_boot`` (boot without waiting for peers) is only for a node whose
+      peers will not come back, and is not needed here.
+    """
+
+    def __init__(self, name, base_dir, size=3, config_lines=()):
+        self.cookie = new_cookie()
+        self.nodes = [RabbitNode(f"{name}{i + 1}", self.cookie, base_dir,
+                                 config_lines=config_lines) for i in range(size)]
+        self.stop_order = []   # indices, in the order restart() stopped them
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- lifecycle
+    def start(self, timeout=START_TIMEOUT):
+        try:
+            # Every node boots on its own at once (booting is the slow part),
+            # then the others join node 1 one at a time.
+            first = self.nodes[0]
+            deadline = time.monotonic() + timeout
+            for n in self.nodes:
+                n.spawn()
+            for n in self.nodes:
+                n.wait_ready(max(1.0, deadline - time.monotonic()))
+            for n in self.nodes[1:]:
+                n.ctl("stop_app", timeout=STOP_TIMEOUT + CTL_TIMEOUT)
+                n.ctl("join_cluster", first.node, timeout=CTL_TIMEOUT)
+                n.ctl("start_app", timeout=timeout)
+                n.wait_ready(timeout)
+            self.wait_clustered()
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        """Every node stopped (killed if need be) and every directory removed
+        (all at once: nothing of the cluster is kept)."""
+        def stop(n):
+            try:
+                n.stop(remove=True)
+            except Exception:  # noqa: BLE001 - the others must go too
+                pass
+        threads = [threading.Thread(target=stop, args=(n,), daemon=True) for n in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(STOP_TIMEOUT * 2 + 20)
+        for n in self.nodes:   # anything a stuck thread left: killed now
+            if n.proc is not None:
+                try:
+                    os.killpg(n.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            shutil.rmtree(n.dir, ignore_errors=True)
+
+    def stop_node(self, i):
+        """Node ``i`` (0-based) down whole (``rabbitmqctl stop``), data kept."""
+        self.nodes[i].stop(remove=False)
+
+    def start_node(self, i, timeout=CLUSTER_TIMEOUT):
+        """Node ``i`` up again with its data, until it answers and is clustered."""
+        self.nodes[i].start(timeout, remove_on_failure=False)
+        self.wait_clustered(timeout)
+
+    def stop_app(self, i):
+        self.nodes[i].stop_app()
+
+    def start_app(self, i, timeout=CLUSTER_TIMEOUT):
+        self.nodes[i].start_app(timeout)
+        self.wait_clustered(timeout)
+
+    def stop_all(self, order=None):
+        """Every node down, data kept (``order``: indices, default last first)."""
+        order = list(order) if order is not None else list(reversed(range(len(self.nodes))))
+        for i in order:
+            self.nodes[i].stop(remove=False)
+        self.stop_order = order
+
+    def start_all(self, timeout=CLUSTER_TIMEOUT):
+        """Every stopped node started at once (see the class docstring), until
+        all answer AMQP and see each other."""
+        deadline = time.monotonic() + timeout
+        for n in self.nodes:
+            if not n.alive():
+                n.spawn()
+        for n in self.nodes:
+            n.wait_ready(max(1.0, deadline - time.monotonic()))
+        self.wait_clustered(max(1.0, deadline - time.monotonic()))
+
+    def restart(self, down_s=0.0, timeout=CLUSTER_TIMEOUT):
+        """The whole cluster down, ``down_s`` seconds, then up again."""
+        self.stop_all()
+        time.sleep(down_s)
+        self.start_all(timeout)
+
+    def wait_clustered(self, timeout=CLUSTER_TIMEOUT):
+        """Until every running node lists every running node as running."""
+        deadline = time.monotonic() + timeout
+        want = sorted(n.node for n in self.nodes if n.alive())
+        last = None
+        while True:
+            try:
+                seen = {n.node: self.running_nodes(n) for n in self.nodes if n.alive()}
+                if all(s == want for s in seen.values()):
+                    return
+                last = seen
+            except Exception as e:  # noqa: BLE001 - not yet: say what, at the end
+                last = f"{type(e).__name__}: {e}"
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"cluster not formed within {timeout} s (want {want}, "
+                                   f"seen {last})\n" + self.log_tails(40))
+            time.sleep(0.5)
+
+    @staticmethod
+    def running_nodes(node):
+        out = node.ctl("cluster_status", "--formatter", "json").stdout
+        return sorted(json.loads(out).get("running_nodes", []))
+
+    # -- using it
+    def live(self):
+        """A node that answers (for cluster-wide rabbitmqctl commands)."""
+        for n in self.nodes:
+            if n.alive() and n.answers():
+                return n
+        raise RuntimeError("no node of the cluster answers")
+
+    def ctl(self, *args, **kw):
+        return self.live().ctl(*args, **kw)
+
+    def hosts(self):
+        """``[(host, amqp port)]`` of every node, node 1 first."""
+        return [(HOST, n.amqp_port) for n in self.nodes]
+
+    def node_index(self, port):
+        """Which node (0-based) listens for AMQP on ``port``; None if none."""
+        for i, n in enumerate(self.nodes):
+            if n.amqp_port == port:
+                return i
+        return None
+
+    def add_user(self, user, password, vhosts=("/",), tags=()):
+        self.ctl("add_user", user, password)
+        if tags:
+            self.ctl("set_user_tags", user, *tags)
+        for v in vhosts:
+            self.add_vhost(v)
+            self.ctl("set_permissions", "-p", v, user, ".*", ".*", ".*")
+
+    def add_vhost(self, vhost, users=()):
+        """The vhost (if new), with full permissions for guest and ``users``."""
+        r = self.ctl("add_vhost", vhost, check=False)
+        if r.returncode != 0 and "already exists" not in (r.stderr + r.stdout):
+            raise RuntimeError(f"add_vhost {vhost}: {r.stderr or r.stdout}")
+        for u in ("guest", *users):
+            self.ctl("set_permissions", "-p", vhost, u, ".*", ".*", ".*")
+
+    def connections(self):
+        """Every client connection of the cluster: {name, port, peer_port, user,
+        vhost, client_properties, node} (``node`` the 0-based index of the
+        node it is on, from the port it came in on)."""
+        out = self.ctl("list_connections", "--formatter", "json", "name", "port",
+                       "peer_port", "user", "vhost", "client_properties").stdout
+        rows = json.loads(out) if out.strip() else []
+        for r in rows:
+            r["node"] = self.node_index(int(r["port"]))
+        return rows
+
+    def node_of_process(self, pid):
+        """The nodes (0-based indices) a process has AMQP connections to, from
+        its sockets (``ss``) and the ports the nodes listen on."""
+        ports = {n.amqp_port: i for i, n in enumerate(self.nodes)}
+        out = subprocess.run(["ss", "-Htnp", "state", "established"], capture_output=True,
+                             text=True, timeout=10).stdout
+        found = set()
+        for line in out.splitlines():
+            if f"pid={pid}," not in line:
+                continue
+            parts = line.split()
+            # Recv-Q Send-Q Local:Port Peer:Port Process
+            peer = parts[3] if len(parts) > 3 else ""
+            port = int(peer.rsplit(":", 1)[1]) if ":" in peer else None
+            if port in ports:
+                found.add(ports[port])
+        return sorted(found)
+
+    def queue(self, name, vhost="/"):
+        """The queue as the cluster holds it: {name, type, durable, auto_delete,
+        arguments (a dict), leader, members, online, messages...}, or None.
+        (The message and consumer counts of a quorum queue are metrics that
+        rabbitmqctl shows as of the last few seconds.)"""
+        return self.describe_queues(vhost).get(name)
+
+    def describe_queues(self, vhost="/"):
+        """Every queue of the vhost, described as by ``queue``, by name."""
+        out = self.ctl("list_queues", "-p", vhost, "--formatter", "json", "name", "type",
+                       "durable", "auto_delete", "arguments", "leader", "members",
+                       "online", "messages", "messages_ready", "messages_unacknowledged",
+                       "consumers").stdout
+        found = {}
+        for q in (json.loads(out) if out.strip() else []):
+            q["arguments"] = _arguments(q.get("arguments"))
+            found[q.get("name")] = q
+        return found
+
+    def consumers(self, vhost="/"):
+        """Every consumer in the vhost: {queue_name, channel_pid, consumer_tag,
+        prefetch_count, arguments}.  (``list_queues consumers`` of a quorum
+        queue is a metric refreshed every few seconds; this is not.)"""
+        out = self.ctl("list_consumers", "-p", vhost, "--formatter", "json", "queue_name",
+                       "channel_pid", "consumer_tag", "prefetch_count", "arguments").stdout
+        return json.loads(out) if out.strip() else []
+
+    def queues(self, vhost="/"):
+        out = self.ctl("list_queues", "-p", vhost, "--formatter", "json", "name",
+                       "type", "messages").stdout
+        return json.loads(out) if out.strip() else []
+
+    def log_tails(self, lines=60):
+        return "\n".join(n.log_tail(lines) for n in self.nodes)
+
+
+def _arguments(value):
+    """rabbitmqctl's JSON of queue arguments (a list of [name, value] pairs, or
+    a map, by version) as a dict."""
+    if isinstance(value, dict):
+        return value
+    out = {}
+    for item in value or []:
+        if isinstance(item, (list, tuple)) and len(item) >= 2:
+            out[item[0]] = item[-1]
+    return out
 
 
 # --------------------------------------------------------------------------- PKI

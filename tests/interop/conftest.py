@@ -391,6 +391,37 @@ def spawn_module_agent(workdir, conductor, conductor_topic):
     s.close()
 
 
+# --------------------------------------------------------------------------- a RabbitMQ cluster
+
+@pytest.fixture(scope="session")
+def rabbit_cluster(workdir):
+    """Three RabbitMQ nodes of our own in one cluster on loopback
+    (brokers.RabbitCluster), started once, on first use (~25 s), and stopped,
+    their directories removed, at the end of the session whatever happened."""
+    import brokers
+    c = brokers.RabbitCluster("it-cl", workdir)
+    try:
+        c.start()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_rig(trove_rpc, rabbit_cluster, conductor_topic, workdir):
+    """The cluster's users and vhosts, and per profile the real Trove client's
+    transport and a stand-in conductor (see cluster.py)."""
+    import cluster
+    r = cluster.Rig(rabbit_cluster, conductor_topic, workdir / "oslo-locks")
+    try:
+        yield r
+    finally:
+        r.close()
+
+
 # --------------------------------------------------------------------------- fault tests
 
 def pytest_configure(config):
