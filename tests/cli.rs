@@ -110,8 +110,8 @@ fn bootstrap_says_when_mysqld_is_away_and_refuses_root() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-#[test]
-fn actions_lists_the_journal_newest_first() {
+#[tokio::test]
+async fn actions_lists_the_journal_newest_first() {
     use guestagent::journal::{Journal, NewAction};
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
@@ -132,8 +132,9 @@ fn actions_lists_the_journal_newest_first() {
                 call: false,
                 digest: None,
             })
+            .await
             .unwrap();
-        journal.finish(a.id, Ok(None)).unwrap();
+        journal.finish(a.id, Ok(None)).await.unwrap();
     }
     drop(journal);
     let cfg = format!("guest_id = \"g\"\n[state]\ndir = \"{}\"\n", state.display());

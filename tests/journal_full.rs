@@ -34,8 +34,8 @@ impl Drop for Mounted {
     }
 }
 
-#[test]
-fn a_full_disk_leaves_no_torn_record() {
+#[tokio::test]
+async fn a_full_disk_leaves_no_torn_record() {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipped: mounting a small tmpfs needs root");
         return;
@@ -57,7 +57,7 @@ fn a_full_disk_leaves_no_torn_record() {
         let j = Journal::open(dir.path(), DAY).unwrap();
         let mut n = 0;
         loop {
-            match j.admit(new(n)) {
+            match j.admit(new(n)).await {
                 Ok(_) => n += 1,
                 Err(e) => {
                     assert!(e.to_string().contains("No space left"), "{e}");
@@ -68,7 +68,7 @@ fn a_full_disk_leaves_no_torn_record() {
         }
         written = n;
         // A second failure in a row leaves nothing either.
-        assert!(j.admit(new(written)).is_err());
+        assert!(j.admit(new(written)).await.is_err());
     }
     assert!(written > 0);
     let text = std::fs::read(dir.path().join("actions.jsonl")).unwrap();
@@ -98,7 +98,7 @@ fn a_full_disk_leaves_no_torn_record() {
         .unwrap_or(false);
     assert!(grown, "remount with more room");
     let j = Journal::open(dir.path(), DAY).unwrap();
-    j.admit(new(written)).unwrap();
+    j.admit(new(written)).await.unwrap();
     drop(j);
     let j = Journal::open(dir.path(), DAY).unwrap();
     for i in 0..=written {

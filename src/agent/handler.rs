@@ -7,12 +7,16 @@
 //! without requeue, its reason logged, so it cannot loop; one that must not
 //! be answered at all (it does not decrypt, or it reuses another message's
 //! ciphertext) is rejected the same way without a word to its sender.
-//! Mutating commands go to the worker in `mutation`, which journals them.
+//! Mutating commands go to the worker in `mutation`, which journals them
+//! and runs them in line per account and database (`scheduler`).
 //!
 //! Everything logged while a delivery is handled carries its `id` and
 //! `method` from the delivery's span.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: paused in tests, so retry windows can be run through.
+use tokio::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -84,6 +88,8 @@ pub struct Shared<D> {
     pub allow_root_enable: bool,
     /// Retry windows.
     pub patience: Patience,
+    /// Which mutations may run together, and the slots for their SQL.
+    pub scheduler: std::sync::Arc<super::scheduler::Scheduler>,
 }
 
 impl<D: Database> Shared<D> {
@@ -144,8 +150,8 @@ fn delivery_span(id: Option<&WireId>, method: &str, call: bool) -> tracing::Span
     )
 }
 
-/// Handles one delivery: reads complete here, mutations go to the worker so
-/// they apply one at a time in arrival order.
+/// Handles one delivery: reads complete here, mutations go to the worker,
+/// in arrival order (see `scheduler`).
 pub async fn handle<D: Database, C: Commit>(
     shared: &Shared<D>,
     commit: &C,

@@ -4,15 +4,17 @@
 //! journal, mysqld's pool) and hands over to `session`, which connects to
 //! the broker's hosts in turn, serves a session until it breaks or shutdown
 //! is asked for, and starts again. A session's deliveries go through
-//! `handler`: reads run concurrently, mutations go to a single worker in
-//! arrival order, and a message is acknowledged only once its answer is
-//! published.
+//! `handler`: reads run concurrently, mutations go to the worker in
+//! `mutation`, which runs those on different accounts and databases
+//! concurrently and those on the same one in arrival order (`scheduler`),
+//! and a message is acknowledged only once its answer is published.
 
 mod backoff;
 mod handler;
 mod listings;
 mod mutation;
 mod recovery;
+mod scheduler;
 mod session;
 #[cfg(any(test, feature = "fakes"))]
 pub mod testkit;
@@ -107,6 +109,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         reclaimer: crate::memory::Reclaimer::default(),
         allow_root_enable: cfg.amqp.allow_root_enable,
         patience: Patience::default(),
+        scheduler: scheduler::Scheduler::new(crate::mysql::POOL_SIZE),
     });
     let reclaimer = {
         let shared = shared.clone();

@@ -1,6 +1,8 @@
 //! Mutating commands: journaled, applied once, answered once.
 //!
-//! The worker takes commands one at a time in arrival order. For each:
+//! The worker receives commands in arrival order and puts each in line
+//! (`scheduler`): commands on different accounts and databases run
+//! concurrently, those sharing one in arrival order. For each:
 //!
 //! 1. a message whose `_unique_id` the journal knows is a redelivery or a
 //!    resend, provided it carries the same command (the journal keeps a
@@ -8,9 +10,11 @@
 //!    journal, a queued one is applied, a running one is applied in recovery
 //!    mode (what it already did counts as done). A known id with another
 //!    command is refused, never applied in the journaled one's place;
-//! 2. otherwise the action is admitted (`queued`, fsync'd);
+//! 2. otherwise the action is admitted `running`, on disk before any SQL
+//!    (an `async` call is admitted `queued`, answered, then started);
 //! 3. passwords the caller left to the agent are generated;
-//! 4. `running`, apply, `success`/`failed` with the outcome;
+//! 4. apply, then `success`/`failed` with the outcome, on disk before the
+//!    answer;
 //! 5. the answer and the acknowledgement commit together at the broker, then
 //!    the action is marked answered.
 //!
@@ -21,6 +25,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::handler::{
@@ -33,16 +38,36 @@ use crate::journal::{Action, NewAction, Status};
 use crate::mysql::users::Mode;
 use crate::rpc::Failure;
 
-/// Applies mutating commands one at a time, in the order they arrived.
-pub async fn worker<D: Database, C: Commit>(
-    shared: Arc<Shared<D>>,
-    commit: C,
-    mut jobs: mpsc::Receiver<Job>,
-) {
+/// Receives mutating commands in the order they arrived and runs each as
+/// soon as no earlier one shares an account or database with it. Returns
+/// once the channel is closed and every command in hand has finished.
+pub async fn worker<D, C>(shared: Arc<Shared<D>>, commit: C, mut jobs: mpsc::Receiver<Job>)
+where
+    D: Database + Send + Sync + 'static,
+    C: Commit + Clone + Send + 'static,
+{
+    let tasks = TaskTracker::new();
     while let Some(job) = jobs.recv().await {
+        let mut gates = job.cmd.gates();
+        if let Some(id) = &job.meta.id {
+            // Two deliveries of one message must not both find it unknown.
+            gates.push(format!("id:{}", id.as_str()));
+        }
+        let mut turn = shared.scheduler.enter(gates);
+        let shared = shared.clone();
+        let commit = commit.clone();
         let span = job.span.clone();
-        run(&shared, &commit, job).instrument(span).await;
+        tasks.spawn(
+            async move {
+                turn.ready().await;
+                run(&shared, &commit, job).await;
+                drop(turn);
+            }
+            .instrument(span),
+        );
     }
+    tasks.close();
+    tasks.wait().await;
 }
 
 async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
@@ -69,6 +94,7 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
         finish(shared, commit, meta, "refused", Err(failure)).await;
         return;
     }
+    let early = meta.is_async && meta.call.is_some();
     let (action, mode) = match known {
         Some(a) if a.status.is_finished() => {
             tracing::info!(action = a.id, "already applied; answering from the journal");
@@ -95,7 +121,14 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
                 call: meta.call.is_some(),
                 digest: Some(digest),
             };
-            match shared.journal.admit(new) {
+            // An async call is answered with its queued action before it
+            // runs; everything else is on disk as running before any SQL.
+            let admitted = if early {
+                shared.journal.admit(new).await
+            } else {
+                shared.journal.admit_running(new).await
+            };
+            match admitted {
                 Ok(a) => (a, Mode::Fresh),
                 Err(e) => {
                     // Without a durable record the command must not run: leave
@@ -115,7 +148,7 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
         }
     };
     let mut early_answer = false;
-    if meta.is_async && meta.call.is_some() {
+    if early {
         // The caller wants the queued action now and will read the outcome
         // with get_action; the generated password goes with it, once.
         let reply = json!({"action": action.public_json(), "passwords": generated.to_json()});
@@ -126,11 +159,16 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
         early_answer = true;
         log_line(&meta, "queued", None);
     }
-    if let Err(e) = shared.journal.start(action.id) {
+    if action.status == Status::Queued
+        && let Err(e) = shared.journal.start(action.id).await
+    {
         tracing::error!(error = %e, "cannot journal the start; not applying it");
         return;
     }
-    let Some(outcome) = apply_with_retry(shared, &cmd, &meta, mode, &generated).await else {
+    let slot = shared.scheduler.slot().await;
+    let applied = apply_with_retry(shared, &cmd, &meta, mode, &generated).await;
+    drop(slot);
+    let Some(outcome) = applied else {
         return;
     };
     let outcome = outcome.map_err(|e| mysql_failure(&e, &meta.method));
@@ -143,6 +181,7 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
         match shared
             .journal
             .finish(action.id, stored)
+            .await
             .and_then(|_| shared.journal.answered(action.id))
         {
             Ok(a) => tracing::info!(action = a.id, status = ?a.status, "async action finished"),
@@ -168,7 +207,7 @@ async fn record_and_answer<D: Database, C: Commit>(
         .as_ref()
         .map(|v| stored_result(cmd, v))
         .map_err(journal_failure);
-    let action = match shared.journal.finish(id, stored) {
+    let action = match shared.journal.finish(id, stored).await {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "cannot journal the outcome; leaving the command for redelivery");

@@ -48,6 +48,15 @@ pub async fn sweep<D: Database>(
         .into_iter()
         .filter(|a| left.contains(&a.id))
     {
+        // In line behind a redelivery of the same message that the worker
+        // may be finishing right now; then read the action again.
+        let mut turn = shared
+            .scheduler
+            .enter(a.unique_id.iter().map(|u| format!("id:{u}")).collect());
+        turn.ready().await;
+        let Some(a) = shared.journal.get(a.id).filter(|a| !a.answered) else {
+            continue;
+        };
         let a = if a.status.is_finished() {
             if !a.unsent {
                 // It may have been answered (and its message acknowledged)
@@ -62,7 +71,7 @@ pub async fn sweep<D: Database>(
                 Some(Err(msg)) => Err(("GuestError", msg)),
                 None => Err(("GuestError", UNKNOWN.to_owned())),
             };
-            match shared.journal.finish(a.id, outcome) {
+            match shared.journal.finish(a.id, outcome).await {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::error!(action = a.id, error = %e, "cannot journal a recovered outcome");

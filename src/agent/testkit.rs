@@ -104,9 +104,16 @@ impl Settled {
 #[derive(Debug, Clone, Default)]
 pub struct FakeBroker {
     log: Arc<Mutex<Vec<Settled>>>,
+    /// Commits still to fail, as a lost session's would.
+    failing: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeBroker {
+    /// Makes the next `n` commits fail: nothing is published or settled.
+    pub fn fail_next(&self, n: usize) {
+        self.failing.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Everything settled so far, in commit order.
     pub fn settled(&self) -> Vec<Settled> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
@@ -125,6 +132,14 @@ impl Commit for FakeBroker {
         messages: &[Outgoing<'_>],
         delivery_tag: Option<u64>,
     ) -> Result<(), AmqpError> {
+        use std::sync::atomic::Ordering;
+        if self
+            .failing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(AmqpError::NotCommitted("fake broker: session lost".into()));
+        }
         // The real committer refuses what lapin could not carry; so does this.
         for m in messages {
             crate::amqp::short(m.exchange)?;
@@ -179,6 +194,21 @@ pub const MAX_BYTES: usize = 64 * 1024;
 impl Drive {
     /// An agent with its journal in `state_dir` (which should be empty).
     pub fn new(setup: &Setup, state_dir: &Path) -> std::io::Result<Self> {
+        let db = FakeDb::new(Protected::new("os_admin", &[], &[]));
+        db.script(setup.faults.iter().copied());
+        Self::over(setup, state_dir, db)
+    }
+
+    /// The agent restarted: a new process over the same state directory and
+    /// the same server, its in-memory state gone.
+    pub fn restart(self, setup: &Setup, state_dir: &Path) -> std::io::Result<Self> {
+        let db = self.shared.db.share();
+        // Dropping the runtime drops every task where it stands, as a kill would.
+        drop(self);
+        Self::over(setup, state_dir, db)
+    }
+
+    fn over(setup: &Setup, state_dir: &Path, db: FakeDb) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
@@ -188,10 +218,10 @@ impl Drive {
             .as_ref()
             .map(|k| Crypto::new(&SecretString::from(k.clone())));
         let codec = Codec::new(crypto, setup.allow_plaintext, MAX_BYTES, GUEST.into());
-        let journal = Journal::open(state_dir, std::time::Duration::from_secs(86_400))
+        // On the caller's thread: the paused clock must not run ahead while
+        // a command waits for another thread's disk write.
+        let journal = Journal::open_inline(state_dir, std::time::Duration::from_secs(86_400))
             .map_err(std::io::Error::other)?;
-        let db = FakeDb::new(Protected::new("os_admin", &[], &[]));
-        db.script(setup.faults.iter().copied());
         let shared = Arc::new(Shared {
             codec,
             db,
@@ -204,6 +234,7 @@ impl Drive {
             reclaimer: crate::memory::Reclaimer::default(),
             allow_root_enable: !setup.deny_root_enable,
             patience: Patience::default(),
+            scheduler: super::scheduler::Scheduler::new(crate::mysql::POOL_SIZE),
         });
         Ok(Drive {
             shared,
@@ -223,17 +254,38 @@ impl Drive {
         &self.shared.db
     }
 
+    /// The fake broker.
+    pub fn broker(&self) -> &FakeBroker {
+        &self.broker
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Journal {
+        &self.shared.journal
+    }
+
     /// Hands every body to the agent as one session would (concurrently,
     /// mutations through the worker, tags 1, 2, ...), waits until all are
     /// done, and returns everything settled since the drive began.
     ///
     /// A panic anywhere on the path is raised here, in the caller.
     pub fn deliver(&self, bodies: &[Vec<u8>]) -> Vec<Settled> {
+        self.deliver_for(bodies, None)
+    }
+
+    /// [`Drive::deliver`], giving up after `limit` on the (paused) clock:
+    /// what is still in hand stays so, as in an agent about to be killed
+    /// ([`Drive::restart`]).
+    pub fn deliver_for(
+        &self,
+        bodies: &[Vec<u8>],
+        limit: Option<std::time::Duration>,
+    ) -> Vec<Settled> {
         use std::sync::atomic::Ordering;
         let first = self
             .delivered
             .fetch_add(bodies.len() as u64, Ordering::Relaxed);
-        self.runtime.block_on(async {
+        let all = async {
             let (job_tx, job_rx) = mpsc::channel(16);
             let worker = tokio::spawn(mutation::worker(
                 self.shared.clone(),
@@ -259,6 +311,14 @@ impl Drive {
             }
             drop(job_tx);
             reraise(worker.await);
+        };
+        self.runtime.block_on(async {
+            match limit {
+                Some(limit) => {
+                    let _ = tokio::time::timeout(limit, all).await;
+                }
+                None => all.await,
+            }
         });
         self.broker.settled()
     }
@@ -382,5 +442,7 @@ fn reraise(joined: Result<(), tokio::task::JoinError>) {
     }
 }
 
+#[cfg(test)]
+mod exactly_once;
 #[cfg(test)]
 mod tests;

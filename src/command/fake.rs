@@ -9,7 +9,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::db::{AccessLevels, Database, Listed};
 use super::names::{Account, Charset, DbName, HostPattern, Password, UserName, is_local_host};
@@ -28,13 +29,16 @@ pub enum Fault {
     LostAnswer,
     /// mysqld refuses the statement (a permanent error).
     Refused,
+    /// The change lands and the call never returns: the agent is killed
+    /// (its runtime dropped) while it waits.
+    Hang,
 }
 
 /// The fake server.
 #[derive(Debug)]
 pub struct FakeDb {
     protected: Protected,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +48,10 @@ struct State {
     schemas: BTreeMap<DbName, (String, String)>,
     faults: VecDeque<Option<Fault>>,
     calls: u64,
+    /// How long each call takes (on tokio's clock, so paused tests skip it).
+    latency: Duration,
+    in_flight: usize,
+    most_in_flight: usize,
 }
 
 const CHARSETS: &[(&str, &str)] = &[
@@ -57,7 +65,7 @@ impl FakeDb {
     pub fn new(protected: Protected) -> Self {
         FakeDb {
             protected,
-            state: Mutex::new(State::default()),
+            state: Arc::new(Mutex::new(State::default())),
         }
     }
 
@@ -95,16 +103,39 @@ impl FakeDb {
         self.lock().calls
     }
 
+    /// The same server (its accounts, schemas and script), as a second
+    /// process would see it: for an agent restarted over it.
+    pub fn share(&self) -> FakeDb {
+        FakeDb {
+            protected: self.protected.clone(),
+            state: self.state.clone(),
+        }
+    }
+
+    /// Makes every call take `latency` (after its change lands).
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// The most calls that were in progress at once; resets the count.
+    pub fn take_most_in_flight(&self) -> usize {
+        let mut s = self.lock();
+        let now = s.in_flight;
+        std::mem::replace(&mut s.most_in_flight, now)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     /// Runs one call: takes its fault, applies `f` unless mysqld is away.
-    fn run<T>(&self, f: impl FnOnce(&mut State, &Protected) -> Result<T>) -> Result<T> {
+    fn run<T>(&self, f: impl FnOnce(&mut State, &Protected) -> Result<T>) -> Pending<T> {
         let mut state = self.lock();
         state.calls += 1;
+        state.in_flight += 1;
+        state.most_in_flight = state.most_in_flight.max(state.in_flight);
         let fault = state.faults.pop_front().flatten();
-        match fault {
+        let result = match fault {
             Some(Fault::Away) => Err(MysqlError::Unavailable("fake mysqld is away".into())),
             Some(Fault::Refused) => Err(MysqlError::Server {
                 what: "a statement".into(),
@@ -115,17 +146,42 @@ impl FakeDb {
                 let _ = f(&mut state, &self.protected);
                 Err(MysqlError::Unavailable("fake mysqld went away".into()))
             }
-            None => f(&mut state, &self.protected),
+            Some(Fault::Hang) | None => f(&mut state, &self.protected),
+        };
+        Pending {
+            result,
+            latency: state.latency,
+            hang: fault == Some(Fault::Hang),
+            state: self.state.clone(),
         }
     }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A call's result, handed back once its latency has passed.
+struct Pending<T> {
+    result: Result<T>,
+    latency: Duration,
+    hang: bool,
+    state: Arc<Mutex<State>>,
 }
 
 fn key(a: &Account) -> (String, String) {
     (a.name.as_str().to_owned(), a.host.as_str().to_owned())
 }
 
-fn ready<T: Send>(r: T) -> impl Future<Output = T> + Send {
-    std::future::ready(r)
+async fn ready<T: Send>(p: Pending<T>) -> Result<T> {
+    if p.hang {
+        std::future::pending::<()>().await;
+    }
+    if !p.latency.is_zero() {
+        tokio::time::sleep(p.latency).await;
+    }
+    lock(&p.state).in_flight -= 1;
+    p.result
 }
 
 impl State {

@@ -399,6 +399,35 @@ impl Command {
         }
     }
 
+    /// What a mutation must not run at the same time as another one
+    /// touching (`agent::scheduler`): each account (a rename's new one too)
+    /// as `user:name@host`, each database as `db:name`. Grants are not
+    /// gated on their databases: creating or dropping a schema leaves its
+    /// grants alone, and granting never checks that the schema exists, so
+    /// the two give the same state in either order.
+    pub fn gates(&self) -> Vec<String> {
+        let user = |a: &Account| format!("user:{a}");
+        match self {
+            Command::CreateUsers(u) => u.iter().map(|u| user(&u.account)).collect(),
+            Command::ChangePasswords(c) => c.iter().map(|(a, _)| user(a)).collect(),
+            Command::UpdateAttributes(a, change) => std::iter::once(a)
+                .chain(change.rename.as_ref())
+                .map(user)
+                .collect(),
+            Command::DeleteUser(a)
+            | Command::RegeneratePassword(a)
+            | Command::GrantAccess(a, _)
+            | Command::RevokeAccess(a, _) => vec![user(a)],
+            Command::CreateDatabases(d) => d.iter().map(|d| format!("db:{}", d.name)).collect(),
+            Command::DeleteDatabase(n) => vec![format!("db:{n}")],
+            Command::EnableRoot(_) | Command::DisableRoot => {
+                vec!["root".to_owned(), "user:root@%".to_owned()]
+            }
+            // Not a mutation; should one become one, such commands share a gate.
+            _ => vec!["*".to_owned()],
+        }
+    }
+
     /// True for commands that change mysqld.
     pub fn is_mutating(&self) -> bool {
         self.action().is_some()

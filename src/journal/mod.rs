@@ -17,6 +17,7 @@
 
 pub mod action;
 mod store;
+mod writer;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,6 +28,7 @@ use serde_json::Value;
 
 pub use action::{Action, Status};
 use store::Store;
+use writer::Writer;
 
 /// Finished actions kept for `list_actions` and dedup; beyond this the
 /// oldest are dropped at compaction. Each is held in memory (about 1 KiB);
@@ -52,6 +54,9 @@ pub enum JournalError {
     /// No such action.
     #[error("no action {0}")]
     Unknown(u64),
+    /// The writer thread could not put a record on disk.
+    #[error("journal write failed: {0}")]
+    Write(String),
 }
 
 impl JournalError {
@@ -86,9 +91,8 @@ pub struct NewAction {
     pub digest: Option<String>,
 }
 
-#[derive(Debug)]
 struct Inner {
-    store: Store,
+    writer: Writer,
     actions: BTreeMap<u64, Action>,
     next_id: u64,
     /// Records appended since the file last held only live actions.
@@ -123,11 +127,27 @@ impl Journal {
         window: Duration,
         max_finished: usize,
     ) -> Result<Self, JournalError> {
+        Self::open_as(dir, window, max_finished, Writer::spawn)
+    }
+
+    /// [`Journal::open`] writing on the caller's thread: for tests whose
+    /// clock is paused, which must not wait on another thread.
+    #[cfg(any(test, feature = "fakes"))]
+    pub fn open_inline(dir: &Path, window: Duration) -> Result<Self, JournalError> {
+        Self::open_as(dir, window, MAX_FINISHED, |s| Ok(Writer::Inline(s)))
+    }
+
+    fn open_as(
+        dir: &Path,
+        window: Duration,
+        max_finished: usize,
+        writer: impl FnOnce(Store) -> Result<Writer, JournalError>,
+    ) -> Result<Self, JournalError> {
         let (store, actions) = Store::open(dir)?;
         let key = zeroize::Zeroizing::new(store::key(dir)?);
         let next_id = actions.keys().next_back().map_or(1, |id| id + 1);
         let inner = Inner {
-            store,
+            writer: writer(store)?,
             actions,
             next_id,
             appended: 0,
@@ -183,44 +203,64 @@ impl Journal {
         Ok(actions.into_values().rev().take(limit).collect())
     }
 
-    /// Records a new action as `queued`, durably.
-    pub fn admit(&self, new: NewAction) -> Result<Action, JournalError> {
+    /// Records a new action as `queued`, and waits until that is on disk.
+    pub async fn admit(&self, new: NewAction) -> Result<Action, JournalError> {
+        self.admit_as(new, Status::Queued).await
+    }
+
+    /// Records a new action as already `running`, on disk before the caller
+    /// applies it: one flush where `admit` then `start` take two.
+    pub async fn admit_running(&self, new: NewAction) -> Result<Action, JournalError> {
+        self.admit_as(new, Status::Running).await
+    }
+
+    async fn admit_as(&self, new: NewAction, status: Status) -> Result<Action, JournalError> {
         let now = action::now_rfc3339();
-        let mut inner = self.lock();
-        let id = inner.next_id;
-        let a = Action {
-            id,
-            action_type: new.action_type.to_owned(),
-            resource_type: new.resource_type.to_owned(),
-            resource_id: new.resource_id,
-            started_via: "rpc".to_owned(),
-            status: Status::Queued,
-            started_at: None,
-            finished_at: None,
-            finished_success: None,
-            finished_message: None,
-            created_at: now.clone(),
-            updated_at: now,
-            unique_id: new.unique_id,
-            resources: new.resources,
-            method: new.method,
-            result: None,
-            answered: false,
-            failure_class: None,
-            context: new.context,
-            unsent: false,
-            call: new.call,
-            digest: new.digest,
+        let (a, ticket) = {
+            let mut inner = self.lock();
+            let id = inner.next_id;
+            let a = Action {
+                id,
+                action_type: new.action_type.to_owned(),
+                resource_type: new.resource_type.to_owned(),
+                resource_id: new.resource_id,
+                started_via: "rpc".to_owned(),
+                status,
+                started_at: (status == Status::Running).then(|| now.clone()),
+                finished_at: None,
+                finished_success: None,
+                finished_message: None,
+                created_at: now.clone(),
+                updated_at: now,
+                unique_id: new.unique_id,
+                resources: new.resources,
+                method: new.method,
+                result: None,
+                answered: false,
+                failure_class: None,
+                context: new.context,
+                unsent: false,
+                call: new.call,
+                digest: new.digest,
+            };
+            let ticket = inner.writer.append(encode(&a)?);
+            inner.appended += 1;
+            inner.next_id += 1;
+            inner.actions.insert(id, a.clone());
+            (a, ticket)
         };
-        inner.store.append(&a)?;
-        inner.appended += 1;
-        inner.next_id += 1;
-        inner.actions.insert(id, a.clone());
+        ticket.durable().await?;
         Ok(a)
     }
 
-    /// Applies a change to an action and records it durably.
-    fn update(&self, id: u64, f: impl FnOnce(&mut Action)) -> Result<Action, JournalError> {
+    /// Applies a change to an action and hands its record to the writer;
+    /// the ticket is `None` when `awaited` is false.
+    fn update(
+        &self,
+        id: u64,
+        awaited: bool,
+        f: impl FnOnce(&mut Action),
+    ) -> Result<(Action, Option<writer::Ticket>), JournalError> {
         let mut inner = self.lock();
         let mut a = inner
             .actions
@@ -229,29 +269,50 @@ impl Journal {
             .ok_or(JournalError::Unknown(id))?;
         f(&mut a);
         a.updated_at = action::now_rfc3339();
-        inner.store.append(&a)?;
+        let line = encode(&a)?;
+        let ticket = if awaited {
+            Some(inner.writer.append(line))
+        } else {
+            inner.writer.append_unawaited(line);
+            None
+        };
         inner.appended += 1;
         inner.actions.insert(id, a.clone());
         maybe_compact(&mut inner);
+        Ok((a, ticket))
+    }
+
+    /// [`Journal::update`], waiting until the record is on disk.
+    async fn update_durably(
+        &self,
+        id: u64,
+        f: impl FnOnce(&mut Action),
+    ) -> Result<Action, JournalError> {
+        let (a, ticket) = self.update(id, true, f)?;
+        if let Some(t) = ticket {
+            t.durable().await?;
+        }
         Ok(a)
     }
 
-    /// Marks an action `running`.
-    pub fn start(&self, id: u64) -> Result<Action, JournalError> {
-        self.update(id, |a| {
+    /// Marks an action `running`, on disk before the caller goes on.
+    pub async fn start(&self, id: u64) -> Result<Action, JournalError> {
+        self.update_durably(id, |a| {
             a.status = Status::Running;
             a.started_at = Some(action::now_rfc3339());
         })
+        .await
     }
 
-    /// Records the outcome: a result for a resent call (it must hold no
-    /// secret), or a failure's class and message.
-    pub fn finish(
+    /// Records the outcome, on disk before the caller answers: a result for
+    /// a resent call (it must hold no secret), or a failure's class and
+    /// message.
+    pub async fn finish(
         &self,
         id: u64,
         outcome: Result<Option<Value>, (&str, String)>,
     ) -> Result<Action, JournalError> {
-        self.update(id, |a| {
+        self.update_durably(id, |a| {
             let now = action::now_rfc3339();
             if a.started_at.is_none() {
                 a.started_at = Some(now.clone());
@@ -272,21 +333,30 @@ impl Journal {
                 }
             }
         })
+        .await
     }
 
-    /// Records that publishing the outcome failed: it is owed.
+    /// Records that publishing the outcome failed: it is owed. Not waited
+    /// for: the delivery stays unacknowledged, so the broker hands it out
+    /// again and it is answered from the journal whether or not this record
+    /// made it to disk; the record only lets the sweep report it should the
+    /// message never come back.
     pub fn unsent(&self, id: u64) -> Result<Action, JournalError> {
-        self.update(id, |a| a.unsent = true)
+        self.update(id, false, |a| a.unsent = true).map(|(a, _)| a)
     }
 
     /// Records that the outcome was published. The request's context is
     /// dropped then: it only serves to report an outcome that was never
-    /// published, and it is most of an action's size.
+    /// published, and it is most of an action's size. Not waited for: lost
+    /// in a crash, it leaves a finished action that is answered again from
+    /// the journal if its message comes back, and otherwise closed silently
+    /// by the sweep (`agent::recovery`), never reported twice.
     pub fn answered(&self, id: u64) -> Result<Action, JournalError> {
-        self.update(id, |a| {
+        self.update(id, false, |a| {
             a.answered = true;
             a.context = None;
         })
+        .map(|(a, _)| a)
     }
 
     /// One action.
@@ -355,13 +425,26 @@ fn maybe_compact(inner: &mut Inner) {
             inner.actions.remove(id);
         }
     }
-    let Inner { store, actions, .. } = inner;
-    match store.compact(actions.values()) {
-        Ok(()) => inner.appended = inner.actions.len(),
-        Err(e) => {
-            tracing::warn!(error = %e, "journal compaction failed; appending to the old file")
+    let mut live = Vec::new();
+    for a in inner.actions.values() {
+        match encode(a) {
+            Ok(line) => live.extend_from_slice(&line),
+            // Not compacting leaves the file longer, and still right.
+            Err(e) => {
+                tracing::warn!(error = %e, "journal compaction skipped");
+                return;
+            }
         }
     }
+    inner.writer.compact(live);
+    inner.appended = inner.actions.len();
+}
+
+/// One record: the action as a JSON line.
+fn encode(a: &Action) -> Result<Vec<u8>, JournalError> {
+    let mut line = serde_json::to_vec(a).map_err(|e| JournalError::Encode(e.to_string()))?;
+    line.push(b'\n');
+    Ok(line)
 }
 
 #[cfg(test)]

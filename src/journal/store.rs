@@ -1,5 +1,5 @@
 //! The journal file: append-only JSON lines, each the whole action after a
-//! change, fsync'd before the caller goes on.
+//! change, fsync'd in batches by the writer thread (`writer`).
 //!
 //! Replaying keeps the last line per action id. A power loss can tear only
 //! the line being written, the last one: replay truncates an unterminated
@@ -74,17 +74,15 @@ impl Store {
         Ok((Store { path, file }, actions))
     }
 
-    /// Appends one action record and waits until it is on disk. On failure
-    /// the file is cut back to where it ended, so no partial record stays.
-    pub fn append(&mut self, action: &Action) -> Result<(), JournalError> {
-        let mut line =
-            serde_json::to_vec(action).map_err(|e| JournalError::Encode(e.to_string()))?;
-        line.push(b'\n');
+    /// Appends encoded records (whole lines) and waits until they are on
+    /// disk. On failure the file is cut back to where it ended, so no
+    /// partial record stays.
+    pub fn append_batch(&mut self, lines: &[u8]) -> Result<(), JournalError> {
         let io = |e| JournalError::io(&self.path, e);
         let before = self.file.metadata().map_err(io)?.len();
         let written = self
             .file
-            .write_all(&line)
+            .write_all(lines)
             .and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             if let Err(undo) = self.file.set_len(before) {
@@ -95,11 +93,8 @@ impl Store {
         Ok(())
     }
 
-    /// Rewrites the journal to hold exactly `live`.
-    pub fn compact<'a>(
-        &mut self,
-        live: impl Iterator<Item = &'a Action>,
-    ) -> Result<(), JournalError> {
+    /// Rewrites the journal to hold exactly `live` (encoded records).
+    pub fn compact(&mut self, live: &[u8]) -> Result<(), JournalError> {
         let tmp = self.path.with_extension("jsonl.tmp");
         match std::fs::remove_file(&tmp) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -112,13 +107,7 @@ impl Store {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| JournalError::io(&tmp, e))?;
-        for a in live {
-            let mut line =
-                serde_json::to_vec(a).map_err(|e| JournalError::Encode(e.to_string()))?;
-            line.push(b'\n');
-            out.write_all(&line)
-                .map_err(|e| JournalError::io(&tmp, e))?;
-        }
+        out.write_all(live).map_err(|e| JournalError::io(&tmp, e))?;
         out.sync_all().map_err(|e| JournalError::io(&tmp, e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| JournalError::io(&self.path, e))?;
         if let Some(dir) = self.path.parent() {

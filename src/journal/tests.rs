@@ -21,17 +21,19 @@ fn new(unique: &str) -> NewAction {
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-#[test]
-fn survives_reopen_with_every_state() {
+#[tokio::test]
+async fn survives_reopen_with_every_state() {
     let dir = tempfile::tempdir().unwrap();
     {
         let j = Journal::open(dir.path(), DAY).unwrap();
-        let a = j.admit(new("u1")).unwrap();
+        let a = j.admit(new("u1")).await.unwrap();
         assert_eq!(a.status, Status::Queued);
-        j.start(a.id).unwrap();
-        j.finish(a.id, Ok(Some(serde_json::json!(null)))).unwrap();
-        let b = j.admit(new("u2")).unwrap();
-        j.start(b.id).unwrap();
+        j.start(a.id).await.unwrap();
+        j.finish(a.id, Ok(Some(serde_json::json!(null))))
+            .await
+            .unwrap();
+        let b = j.admit(new("u2")).await.unwrap();
+        j.start(b.id).await.unwrap();
     }
     let j = Journal::open(dir.path(), DAY).unwrap();
     let a = j.find_unique("u1").unwrap();
@@ -42,17 +44,17 @@ fn survives_reopen_with_every_state() {
     let b = j.find_unique("u2").unwrap();
     assert_eq!(b.status, Status::Running);
     assert_eq!(j.unanswered().len(), 2);
-    let c = j.admit(new("u3")).unwrap();
+    let c = j.admit(new("u3")).await.unwrap();
     assert!(c.id > b.id, "ids keep increasing across restarts");
 }
 
-#[test]
-fn torn_last_record_is_dropped_and_earlier_ones_kept() {
+#[tokio::test]
+async fn torn_last_record_is_dropped_and_earlier_ones_kept() {
     let dir = tempfile::tempdir().unwrap();
     {
         let j = Journal::open(dir.path(), DAY).unwrap();
-        j.admit(new("u1")).unwrap();
-        j.admit(new("u2")).unwrap();
+        j.admit(new("u1")).await.unwrap();
+        j.admit(new("u2")).await.unwrap();
     }
     let path = dir.path().join(store::FILE);
     let full = std::fs::read(&path).unwrap();
@@ -70,19 +72,19 @@ fn torn_last_record_is_dropped_and_earlier_ones_kept() {
         full,
         "the torn tail is truncated"
     );
-    j.admit(new("u3")).unwrap();
+    j.admit(new("u3")).await.unwrap();
     drop(j);
     let j = Journal::open(dir.path(), DAY).unwrap();
     assert_eq!(j.list(10, None).0.len(), 3);
 }
 
-#[test]
-fn a_corrupt_line_in_the_middle_costs_only_itself() {
+#[tokio::test]
+async fn a_corrupt_line_in_the_middle_costs_only_itself() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(store::FILE);
     {
         let j = Journal::open(dir.path(), DAY).unwrap();
-        j.admit(new("u1")).unwrap();
+        j.admit(new("u1")).await.unwrap();
     }
     let mut f = std::fs::OpenOptions::new()
         .append(true)
@@ -93,20 +95,20 @@ fn a_corrupt_line_in_the_middle_costs_only_itself() {
     {
         let j = Journal::open(dir.path(), DAY).unwrap();
         assert!(j.find_unique("u1").is_some());
-        j.admit(new("u2")).unwrap();
+        j.admit(new("u2")).await.unwrap();
     }
     // Every record after the bad line survives the next start too.
     let j = Journal::open(dir.path(), DAY).unwrap();
     assert!(j.find_unique("u1").is_some() && j.find_unique("u2").is_some());
 }
 
-#[test]
-fn a_record_after_a_partial_one_on_its_line_is_recovered() {
+#[tokio::test]
+async fn a_record_after_a_partial_one_on_its_line_is_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(store::FILE);
     {
         let j = Journal::open(dir.path(), DAY).unwrap();
-        j.admit(new("u1")).unwrap();
+        j.admit(new("u1")).await.unwrap();
     }
     // What an older version left after a failed write: a partial record,
     // then the next record appended right after it.
@@ -171,12 +173,12 @@ fn digests_are_keyed_per_journal_and_stable_across_restarts() {
     assert_ne!(j.digest("m", "{\"x\":1}"), j.digest("n", "{\"x\":1}"));
 }
 
-#[test]
-fn list_is_newest_first_with_markers() {
+#[tokio::test]
+async fn list_is_newest_first_with_markers() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(dir.path(), DAY).unwrap();
     for i in 0..5 {
-        j.admit(new(&format!("u{i}"))).unwrap();
+        j.admit(new(&format!("u{i}"))).await.unwrap();
     }
     let (page, next) = j.list(2, None);
     assert_eq!(page.iter().map(|a| a.id).collect::<Vec<_>>(), [5, 4]);
@@ -187,16 +189,18 @@ fn list_is_newest_first_with_markers() {
     assert!(j.get(3).is_some() && j.get(99).is_none());
 }
 
-#[test]
-fn compaction_keeps_unfinished_and_bounds_the_file() {
+#[tokio::test]
+async fn compaction_keeps_unfinished_and_bounds_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let max = 50;
     let j = Journal::open_with(dir.path(), DAY, max).unwrap();
-    let keep = j.admit(new("keep")).unwrap();
+    let keep = j.admit(new("keep")).await.unwrap();
     let mut sizes = Vec::new();
     for i in 0..400 {
-        let a = j.admit(new(&format!("n{i}"))).unwrap();
-        j.finish(a.id, Err(("GuestError", "x".into()))).unwrap();
+        let a = j.admit(new(&format!("n{i}"))).await.unwrap();
+        j.finish(a.id, Err(("GuestError", "x".into())))
+            .await
+            .unwrap();
         j.answered(a.id).unwrap();
         sizes.push(
             std::fs::metadata(dir.path().join(store::FILE))
@@ -220,11 +224,11 @@ fn compaction_keeps_unfinished_and_bounds_the_file() {
     );
 }
 
-#[test]
-fn dedup_window_expires() {
+#[tokio::test]
+async fn dedup_window_expires() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(dir.path(), Duration::from_secs(0)).unwrap();
-    let a = j.admit(new("u1")).unwrap();
+    let a = j.admit(new("u1")).await.unwrap();
     // Same second: still inside a zero window.
     let _ = a;
     let mut inner = j.lock();
@@ -235,15 +239,15 @@ fn dedup_window_expires() {
     assert!(j.find_unique("u1").is_none());
 }
 
-#[test]
-fn context_is_kept_until_answered_then_dropped() {
+#[tokio::test]
+async fn context_is_kept_until_answered_then_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(dir.path(), DAY).unwrap();
     let mut n = new("u1");
     n.context = Some(serde_json::json!({"request_id": "req-1"}));
-    let a = j.admit(n).unwrap();
-    j.start(a.id).unwrap();
-    j.finish(a.id, Ok(None)).unwrap();
+    let a = j.admit(n).await.unwrap();
+    j.start(a.id).await.unwrap();
+    j.finish(a.id, Ok(None)).await.unwrap();
     // Unanswered: the sweep may still need it to report the outcome.
     assert!(j.unanswered()[0].context.is_some());
     j.answered(a.id).unwrap();
@@ -254,5 +258,41 @@ fn context_is_kept_until_answered_then_dropped() {
         j.get(a.id).unwrap().context,
         None,
         "the last record wins on replay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_records_all_reach_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let j = std::sync::Arc::new(Journal::open(dir.path(), DAY).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let j = j.clone();
+            tasks.push(tokio::spawn(async move {
+                let a = j.admit_running(new(&format!("u{i}"))).await.unwrap();
+                j.finish(a.id, Ok(None)).await.unwrap();
+                // Not waited for; the writer still puts it in the file
+                // before the journal is gone.
+                j.answered(a.id).unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+    let j = Journal::open(dir.path(), DAY).unwrap();
+    let (all, _) = j.list(100, None);
+    assert_eq!(all.len(), 64);
+    assert!(
+        all.iter()
+            .all(|a| a.status == Status::Success && a.answered && a.started_at.is_some()),
+        "{all:?}"
+    );
+    let lines = std::fs::read_to_string(dir.path().join(store::FILE)).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        3 * 64,
+        "one record per change, none torn"
     );
 }

@@ -69,6 +69,10 @@ impl Server {
     }
 }
 
+/// Connections to mysqld at most: reads and mutations share them (see
+/// `agent::scheduler`).
+pub const POOL_SIZE: usize = 4;
+
 /// A handle on mysqld: a small connection pool plus what the probe learned.
 #[derive(Clone)]
 pub struct Mysql {
@@ -118,7 +122,7 @@ impl Mysql {
             .stmt_cache_size(64)
             .pool_opts(
                 PoolOpts::new()
-                    .with_constraints(PoolConstraints::new(0, 4).unwrap_or_default())
+                    .with_constraints(PoolConstraints::new(0, POOL_SIZE).unwrap_or_default())
                     // Sessions hold no state between commands, so resetting
                     // them on every return to the pool is a wasted round trip.
                     .with_reset_connection(false)

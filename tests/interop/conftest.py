@@ -18,6 +18,23 @@ import pytest
 
 import harness
 
+
+def _own_process_group():
+    """oslo.messaging's queue manager (``use_queue_manager``, the kolla and
+    openstack-ansible profiles) names reply queues after the process group and
+    reads ``/proc/<pgid>/stat``; when the group's leader has exited (a CI
+    wrapper that started this suite and went on), that file is gone and every
+    call fails with FileNotFoundError.  A process group of its own gives the
+    suite a leader that lives as long as it does."""
+    if not os.path.exists(f"/proc/{os.getpgrp()}/stat"):
+        try:
+            os.setpgid(0, 0)
+        except OSError:
+            pass
+
+
+_own_process_group()
+
 REPO = Path(__file__).resolve().parents[2]
 LOG_DIR = REPO / "target" / "interop-logs"
 

@@ -13,14 +13,14 @@ use crate::rpc::Context;
 
 const KEY: &str = "the-instance-key";
 
-fn setup(key: bool) -> Setup {
+pub(super) fn setup(key: bool) -> Setup {
     Setup {
         key: key.then(|| KEY.to_owned()),
         ..Setup::default()
     }
 }
 
-fn drive(s: &Setup) -> (Drive, tempfile::TempDir) {
+pub(super) fn drive(s: &Setup) -> (Drive, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     (Drive::new(s, dir.path()).unwrap(), dir)
 }
@@ -33,7 +33,7 @@ fn obj(v: Value) -> Map<String, Value> {
 }
 
 /// A call as Trove's client sends it, with a context carrying a notification.
-fn call(method: &str, args: Value, id: &str) -> Map<String, Value> {
+pub(super) fn call(method: &str, args: Value, id: &str) -> Map<String, Value> {
     obj(json!({
         "method": method, "args": args, "version": "1.0",
         "_msg_id": format!("msg-{id}"), "_reply_q": "reply_test", "_timeout": null,
@@ -43,7 +43,7 @@ fn call(method: &str, args: Value, id: &str) -> Map<String, Value> {
     }))
 }
 
-fn cast(method: &str, args: Value, id: &str) -> Map<String, Value> {
+pub(super) fn cast(method: &str, args: Value, id: &str) -> Map<String, Value> {
     let mut m = call(method, args, id);
     for k in ["_msg_id", "_reply_q", "_timeout"] {
         m.remove(k);
@@ -51,7 +51,7 @@ fn cast(method: &str, args: Value, id: &str) -> Map<String, Value> {
     m
 }
 
-fn body(inner: &Map<String, Value>) -> Vec<u8> {
+pub(super) fn body(inner: &Map<String, Value>) -> Vec<u8> {
     envelope(inner)
 }
 
@@ -65,12 +65,12 @@ fn encrypted(inner: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// The inner message of a body the agent published.
-fn inner_of(body: &[u8]) -> Map<String, Value> {
+pub(super) fn inner_of(body: &[u8]) -> Map<String, Value> {
     inner_message(body).expect("an oslo 2.0 envelope")
 }
 
 /// A reply's result, decrypted when the agent encrypts.
-fn result_of(p: &Published, key: bool) -> Result<Value, Value> {
+pub(super) fn result_of(p: &Published, key: bool) -> Result<Value, Value> {
     let inner = inner_of(&p.body);
     if let Some(Value::String(f)) = inner.get("failure") {
         return Err(serde_json::from_str(f).unwrap());
@@ -83,11 +83,11 @@ fn result_of(p: &Published, key: bool) -> Result<Value, Value> {
     Ok(serde_json::from_slice(&plain).unwrap())
 }
 
-fn check(bodies: &[Vec<u8>], settled: &[Settled], first_tag: u64) -> Vec<Settled> {
+pub(super) fn check(bodies: &[Vec<u8>], settled: &[Settled], first_tag: u64) -> Vec<Settled> {
     verify(bodies, settled, first_tag).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn reply(s: &Settled) -> Option<&Published> {
+pub(super) fn reply(s: &Settled) -> Option<&Published> {
     match s {
         Settled::Ack { published, .. } => published.first(),
         Settled::Reject { .. } => None,

@@ -1,0 +1,196 @@
+//! Which mutations may run at the same time.
+//!
+//! Every mutation names the things it touches (`Command::gates`: each
+//! account, each database, the root account, and its message's
+//! `_unique_id`). Mutations that share none run concurrently; one that
+//! shares any with earlier ones waits until those are done, so on any one
+//! account or database commands take effect in the order they arrived,
+//! exactly as when one worker applied everything in turn.
+//!
+//! The order is fixed when a mutation is entered (by the one task that
+//! receives them, in arrival order): for each of its gates it takes the
+//! previous holder's "done" signal and leaves its own. Waiting only on
+//! earlier arrivals makes a cycle, and so a deadlock, impossible. At most
+//! [`crate::mysql::POOL_SIZE`] mutations hold a slot at once, the
+//! connections they can use; a slot is held only while the SQL runs, so a
+//! mutation waiting for its journal write or its broker commit leaves it to
+//! the next.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+/// The gates in use and the slots for SQL.
+#[derive(Debug)]
+pub struct Scheduler {
+    tails: Mutex<HashMap<String, Tail>>,
+    next: Mutex<u64>,
+    slots: Arc<Semaphore>,
+}
+
+/// The newest mutation on one gate: the next one waits for its signal.
+#[derive(Debug)]
+struct Tail {
+    seq: u64,
+    done: oneshot::Receiver<()>,
+}
+
+/// A mutation's place in line; dropping it lets the next ones on its gates go.
+#[derive(Debug)]
+pub struct Turn {
+    scheduler: Arc<Scheduler>,
+    seq: u64,
+    gates: Vec<String>,
+    before: Vec<oneshot::Receiver<()>>,
+    // Dropped with the turn: each wakes the next mutation on one gate.
+    _signals: Vec<oneshot::Sender<()>>,
+}
+
+impl Scheduler {
+    /// A scheduler giving out at most `slots` SQL slots at once.
+    pub fn new(slots: usize) -> Arc<Scheduler> {
+        Arc::new(Scheduler {
+            tails: Mutex::new(HashMap::new()),
+            next: Mutex::new(0),
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+        })
+    }
+
+    /// Puts a mutation in line behind every earlier one sharing a gate.
+    /// Must be called in arrival order.
+    pub fn enter(self: &Arc<Self>, mut gates: Vec<String>) -> Turn {
+        // A gate named twice would wait on itself.
+        gates.sort_unstable();
+        gates.dedup();
+        let seq = {
+            let mut next = lock(&self.next);
+            *next += 1;
+            *next
+        };
+        let mut before = Vec::new();
+        let mut signals = Vec::new();
+        let mut tails = lock(&self.tails);
+        for g in &gates {
+            let (tx, rx) = oneshot::channel();
+            signals.push(tx);
+            if let Some(prev) = tails.insert(g.clone(), Tail { seq, done: rx }) {
+                before.push(prev.done);
+            }
+        }
+        drop(tails);
+        Turn {
+            scheduler: self.clone(),
+            seq,
+            gates,
+            before,
+            _signals: signals,
+        }
+    }
+
+    /// A slot for running SQL, waited for.
+    pub async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        // The semaphore is never closed; `None` would only mean it was.
+        self.slots.clone().acquire_owned().await.ok()
+    }
+
+    /// Gates currently held or waited for (for tests).
+    #[cfg(test)]
+    pub fn gates_in_use(&self) -> usize {
+        lock(&self.tails).len()
+    }
+}
+
+impl Turn {
+    /// Waits until every earlier mutation sharing a gate is done.
+    pub async fn ready(&mut self) {
+        for rx in self.before.drain(..) {
+            // A sender dropped without sending is the same signal.
+            let _ = rx.await;
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut tails = lock(&self.scheduler.tails);
+        for g in &self.gates {
+            if tails.get(g).is_some_and(|t| t.seq == self.seq) {
+                tails.remove(g);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Release builds abort on panic; a poisoned lock is only seen in tests.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gates(g: &[&str]) -> Vec<String> {
+        g.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn disjoint_gates_do_not_wait_and_shared_ones_do() {
+        let s = Scheduler::new(4);
+        let first = s.enter(gates(&["user:a@%"]));
+        let mut other = s.enter(gates(&["user:b@%"]));
+        let mut second = s.enter(gates(&["user:a@%", "db:x"]));
+        // Not waiting: returns at once.
+        tokio::time::timeout(std::time::Duration::from_millis(50), other.ready())
+            .await
+            .expect("a mutation on another account waited");
+        let blocked =
+            tokio::time::timeout(std::time::Duration::from_millis(50), second.ready()).await;
+        assert!(
+            blocked.is_err(),
+            "a mutation on the same account did not wait"
+        );
+        drop(first);
+        tokio::time::timeout(std::time::Duration::from_millis(50), second.ready())
+            .await
+            .expect("still waiting after the earlier mutation finished");
+        drop((other, second));
+        assert_eq!(s.gates_in_use(), 0, "finished gates are forgotten");
+    }
+
+    #[tokio::test]
+    async fn a_gate_named_twice_does_not_wait_on_itself() {
+        let s = Scheduler::new(1);
+        let mut t = s.enter(gates(&["user:a@%", "user:a@%"]));
+        tokio::time::timeout(std::time::Duration::from_millis(50), t.ready())
+            .await
+            .expect("deadlocked on its own gate");
+    }
+
+    #[tokio::test]
+    async fn chains_keep_arrival_order() {
+        let s = Scheduler::new(4);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let mut turn = s.enter(gates(&[if i % 2 == 0 { "a" } else { "b" }]));
+            let order = order.clone();
+            tasks.push(tokio::spawn(async move {
+                turn.ready().await;
+                // Later arrivals must not overtake while this one yields.
+                tokio::task::yield_now().await;
+                lock(&order).push(i);
+                drop(turn);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let got = lock(&order).clone();
+        let evens: Vec<_> = got.iter().copied().filter(|i| i % 2 == 0).collect();
+        let odds: Vec<_> = got.iter().copied().filter(|i| i % 2 == 1).collect();
+        assert_eq!(evens, (0..20).step_by(2).collect::<Vec<_>>());
+        assert_eq!(odds, (1..20).step_by(2).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,211 @@
+//! The journal's disk writer: one thread that owns the file and
+//! group-commits.
+//!
+//! Records are handed over in the order the journal's state changed (the
+//! journal submits them under its lock), so the file is written in that
+//! order. The thread takes everything that is waiting, writes it with one
+//! `write` and one `fdatasync`, and only then tells each waiter its record is
+//! on disk. Under load many commands share one flush; alone, a command pays
+//! one flush per record it waits for, as before. Nothing that runs on the
+//! async runtime (reads, heartbeats, the broker committer) ever waits on the
+//! disk: only a caller that awaits its [`Ticket`] does.
+//!
+//! A failed batch is cut back (see [`Store::append`]) and every waiter in it
+//! is told; records nobody waits for (see `Journal::answered`) are then lost,
+//! which the journal's design allows.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::JournalError;
+use super::store::Store;
+
+/// The most records written in one flush; bounds a batch's buffer.
+const MAX_BATCH: usize = 256;
+
+/// Where a record goes: a thread of its own (the daemon), or the caller's
+/// own thread (tests whose clock is paused must not wait on another thread).
+pub(super) enum Writer {
+    Thread {
+        tx: Option<mpsc::Sender<Request>>,
+        thread: Option<JoinHandle<()>>,
+    },
+    // Built only by tests (`Journal::open_inline`).
+    #[cfg_attr(not(any(test, feature = "fakes")), allow(dead_code))]
+    Inline(Store),
+}
+
+pub(super) enum Request {
+    Append {
+        line: Vec<u8>,
+        done: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    /// The whole live journal, already encoded, to replace the file with.
+    Compact(Vec<u8>),
+}
+
+/// The promise that a record is on disk, or the reason it is not.
+#[must_use = "a record is durable only once its ticket is waited for"]
+pub struct Ticket(TicketInner);
+
+enum TicketInner {
+    Done(Result<(), JournalError>),
+    Waiting(oneshot::Receiver<Result<(), String>>),
+}
+
+impl Ticket {
+    /// Waits until the record is on disk.
+    pub async fn durable(self) -> Result<(), JournalError> {
+        match self.0 {
+            TicketInner::Done(r) => r,
+            TicketInner::Waiting(rx) => match rx.await {
+                Ok(r) => r.map_err(JournalError::Write),
+                Err(_) => Err(JournalError::Write("the journal writer stopped".into())),
+            },
+        }
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread over `store`.
+    pub(super) fn spawn(store: Store) -> Result<Writer, JournalError> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("journal".into())
+            .stack_size(256 * 1024)
+            .spawn(move || run(store, rx))
+            .map_err(|e| JournalError::Write(format!("cannot start the journal writer: {e}")))?;
+        Ok(Writer::Thread {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a record over; the ticket says when it is on disk.
+    pub(super) fn append(&mut self, line: Vec<u8>) -> Ticket {
+        match self {
+            Writer::Inline(store) => Ticket(TicketInner::Done(
+                store
+                    .append_batch(&line)
+                    .map_err(|e| JournalError::Write(e.to_string())),
+            )),
+            Writer::Thread { tx, .. } => {
+                let (done, rx) = oneshot::channel();
+                let sent = tx.as_ref().is_some_and(|tx| {
+                    tx.send(Request::Append {
+                        line,
+                        done: Some(done),
+                    })
+                    .is_ok()
+                });
+                if sent {
+                    Ticket(TicketInner::Waiting(rx))
+                } else {
+                    Ticket(TicketInner::Done(Err(JournalError::Write(
+                        "the journal writer stopped".into(),
+                    ))))
+                }
+            }
+        }
+    }
+
+    /// Hands a record over that nobody will wait for.
+    pub(super) fn append_unawaited(&mut self, line: Vec<u8>) {
+        match self {
+            Writer::Inline(store) => {
+                if let Err(e) = store.append_batch(&line) {
+                    tracing::warn!(error = %e, "journal record not written");
+                }
+            }
+            Writer::Thread { tx, .. } => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(Request::Append { line, done: None });
+                }
+            }
+        }
+    }
+
+    /// Replaces the file with `live` (every live action, encoded).
+    pub(super) fn compact(&mut self, live: Vec<u8>) {
+        match self {
+            Writer::Inline(store) => compact(store, &live),
+            Writer::Thread { tx, .. } => {
+                if let Some(tx) = tx {
+                    let _ = tx.send(Request::Compact(live));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// Lets the thread write what is queued, then waits for it: whatever
+    /// was handed over before the journal is dropped reaches the file.
+    fn drop(&mut self) {
+        if let Writer::Thread { tx, thread } = self {
+            drop(tx.take());
+            if let Some(t) = thread.take()
+                && t.join().is_err()
+            {
+                tracing::error!("the journal writer panicked");
+            }
+        }
+    }
+}
+
+fn run(mut store: Store, rx: mpsc::Receiver<Request>) {
+    let mut buf = Vec::new();
+    let mut waiters = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(req) = next.take() {
+            taken += 1;
+            match req {
+                Request::Append { line, done } => {
+                    buf.extend_from_slice(&line);
+                    waiters.extend(done);
+                }
+                Request::Compact(live) => {
+                    // What is buffered was written before the compaction was
+                    // asked for: flush it first, so its waiters hear back
+                    // only once it is on disk.
+                    flush(&mut store, &mut buf, &mut waiters);
+                    compact(&mut store, &live);
+                }
+            }
+            if taken < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        flush(&mut store, &mut buf, &mut waiters);
+    }
+}
+
+fn flush(
+    store: &mut Store,
+    buf: &mut Vec<u8>,
+    waiters: &mut Vec<oneshot::Sender<Result<(), String>>>,
+) {
+    if buf.is_empty() && waiters.is_empty() {
+        return;
+    }
+    let result = store.append_batch(buf).map_err(|e| e.to_string());
+    if let Err(e) = &result {
+        tracing::error!(error = %e, records = waiters.len(), "journal write failed");
+    }
+    for w in waiters.drain(..) {
+        // A waiter that went away (its command was dropped at shutdown)
+        // needs no answer.
+        let _ = w.send(result.clone());
+    }
+    buf.clear();
+}
+
+fn compact(store: &mut Store, live: &[u8]) {
+    if let Err(e) = store.compact(live) {
+        tracing::warn!(error = %e, "journal compaction failed; appending to the old file");
+    }
+}
