@@ -455,7 +455,6 @@ pub fn failure_of(kind: FailureKind, method: &str, message: String) -> Failure {
         FailureKind::BadRequest => Failure::bad_request(message),
         FailureKind::UserNotFound => Failure::user_not_found(message),
         FailureKind::DatabaseNotFound => Failure::database_not_found(message),
-        FailureKind::Unprocessable => Failure::unprocessable(message),
         FailureKind::GuestError => Failure::guest_error(message),
         FailureKind::NotSupported => Failure::not_supported(message),
         FailureKind::NoSuchMethod => Failure::no_such_method(method),

@@ -166,7 +166,9 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
         return;
     }
     let slot = shared.scheduler.slot().await;
-    let applied = apply_with_retry(shared, &cmd, &meta, mode, &generated).await;
+    // Boxed: the SQL's future is most of a mutation's state, and only the
+    // few holding a slot need it; the others wait in a small one.
+    let applied = Box::pin(apply_with_retry(shared, &cmd, &meta, mode, &generated)).await;
     drop(slot);
     let Some(outcome) = applied else {
         return;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::Shared;
-use crate::amqp::Publisher;
+use crate::amqp::{Commit, Outgoing};
 use crate::command::Database;
 use crate::command::names::{Account, DbName, HostPattern, UserName};
 use crate::journal::Action;
@@ -29,9 +29,9 @@ const UNKNOWN: &str = "the agent stopped while this command was in hand and its 
 pub const GRACE: Duration = Duration::from_secs(60);
 
 /// Waits [`GRACE`], then settles the actions in `left` still unanswered.
-pub async fn sweep<D: Database>(
+pub async fn sweep<D: Database, C: Commit>(
     shared: Arc<Shared<D>>,
-    publisher: Publisher,
+    publisher: C,
     left: HashSet<u64>,
     done: CancellationToken,
 ) {
@@ -90,7 +90,12 @@ pub async fn sweep<D: Database>(
             };
             if let Some(body) = shared.conductor.notification(&shared.codec, &ctx, outcome) {
                 let (exchange, topic) = shared.conductor.route();
-                if let Err(e) = publisher.publish(exchange, topic, &body).await {
+                let note = Outgoing {
+                    exchange,
+                    routing_key: topic,
+                    body: &body,
+                };
+                if let Err(e) = publisher.commit(&[note], None).await {
                     tracing::warn!(action = a.id, error = %e, "recovered outcome not sent; will retry at next start");
                     continue;
                 }

@@ -216,7 +216,7 @@ async fn serve(
     ));
     tracker.spawn(recovery::sweep(
         shared.clone(),
-        publisher.clone(),
+        answerer.clone(),
         left,
         session_done.clone(),
     ));

@@ -106,6 +106,8 @@ pub struct FakeBroker {
     log: Arc<Mutex<Vec<Settled>>>,
     /// Commits still to fail, as a lost session's would.
     failing: Arc<std::sync::atomic::AtomicUsize>,
+    /// What was published without settling a delivery (the recovery sweep).
+    sent: Arc<Mutex<Vec<Published>>>,
 }
 
 impl FakeBroker {
@@ -117,6 +119,11 @@ impl FakeBroker {
     /// Everything settled so far, in commit order.
     pub fn settled(&self) -> Vec<Settled> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// What was published outside any delivery's answer, in order.
+    pub fn sent(&self) -> Vec<Published> {
+        self.sent.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     fn push(&self, s: Settled) {
@@ -153,8 +160,13 @@ impl Commit for FakeBroker {
                 body: m.body.to_vec(),
             })
             .collect();
-        if let Some(tag) = delivery_tag {
-            self.push(Settled::Ack { tag, published });
+        match delivery_tag {
+            Some(tag) => self.push(Settled::Ack { tag, published }),
+            None => {
+                if let Ok(mut l) = self.sent.lock() {
+                    l.extend(published);
+                }
+            }
         }
         Ok(())
     }
@@ -262,6 +274,30 @@ impl Drive {
     /// The journal.
     pub fn journal(&self) -> &Journal {
         &self.shared.journal
+    }
+
+    /// Runs the recovery sweep as a new session does, over every action the
+    /// journal holds unanswered, until it is done (after its grace period,
+    /// which the paused clock skips). Returns how long it took on that clock.
+    pub fn sweep(&self) -> std::time::Duration {
+        let left = self
+            .shared
+            .journal
+            .unanswered()
+            .iter()
+            .map(|a| a.id)
+            .collect();
+        self.runtime.block_on(async {
+            let start = tokio::time::Instant::now();
+            super::recovery::sweep(
+                self.shared.clone(),
+                self.broker.clone(),
+                left,
+                CancellationToken::new(),
+            )
+            .await;
+            start.elapsed()
+        })
     }
 
     /// Hands every body to the agent as one session would (concurrently,

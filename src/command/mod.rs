@@ -143,8 +143,6 @@ pub enum FailureKind {
     UserNotFound,
     /// `DatabaseNotFound`.
     DatabaseNotFound,
-    /// The request is valid but conflicts with the server's state: `UnprocessableEntity`.
-    Unprocessable,
     /// mysqld failed: `GuestError`.
     GuestError,
     /// `DatastoreOperationNotSupported`.
@@ -160,7 +158,6 @@ impl FailureKind {
             FailureKind::BadRequest => "BadRequest",
             FailureKind::UserNotFound => "UserNotFound",
             FailureKind::DatabaseNotFound => "DatabaseNotFound",
-            FailureKind::Unprocessable => "UnprocessableEntity",
             FailureKind::GuestError => "GuestError",
             FailureKind::NotSupported => "DatastoreOperationNotSupported",
             FailureKind::NoSuchMethod => "NoSuchMethod",
@@ -173,7 +170,6 @@ impl FailureKind {
             FailureKind::BadRequest,
             FailureKind::UserNotFound,
             FailureKind::DatabaseNotFound,
-            FailureKind::Unprocessable,
             FailureKind::NotSupported,
             FailureKind::NoSuchMethod,
         ]

@@ -69,7 +69,9 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// A short stable name of the variant, for logs and tests.
+    /// A short stable name of the variant, for tests that must not depend
+    /// on wording.
+    #[cfg(test)]
     pub fn code(&self) -> &'static str {
         match self {
             ConfigError::Read { .. } => "read",

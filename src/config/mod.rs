@@ -37,8 +37,6 @@ use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Where the daemon looks for its TOML file when none is given.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/guestagent/guestagent.toml";
 /// Where Trove injects `guest_info.conf` and `trove-guestagent.conf`
 /// (Trove's `injected_config_location`).
 pub const DEFAULT_TROVE_CONFIG_DIR: &str = "/etc/trove/conf.d";

@@ -425,18 +425,15 @@ fn maybe_compact(inner: &mut Inner) {
             inner.actions.remove(id);
         }
     }
-    let mut live = Vec::new();
-    for a in inner.actions.values() {
-        match encode(a) {
-            Ok(line) => live.extend_from_slice(&line),
-            // Not compacting leaves the file longer, and still right.
-            Err(e) => {
-                tracing::warn!(error = %e, "journal compaction skipped");
-                return;
-            }
+    let path = inner.writer.path().to_owned();
+    match store::snapshot(&path, inner.actions.values()) {
+        Ok(tmp) => inner.writer.install(tmp),
+        // Not compacting leaves the file longer, and still right.
+        Err(e) => {
+            tracing::warn!(error = %e, "journal compaction failed; appending to the old file");
+            return;
         }
     }
-    inner.writer.compact(live);
     inner.appended = inner.actions.len();
 }
 

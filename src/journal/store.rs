@@ -93,23 +93,19 @@ impl Store {
         Ok(())
     }
 
-    /// Rewrites the journal to hold exactly `live` (encoded records).
-    pub fn compact(&mut self, live: &[u8]) -> Result<(), JournalError> {
-        let tmp = self.path.with_extension("jsonl.tmp");
-        match std::fs::remove_file(&tmp) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(JournalError::io(&tmp, e));
-            }
-            _ => {}
-        }
-        let mut out = private()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| JournalError::io(&tmp, e))?;
-        out.write_all(live).map_err(|e| JournalError::io(&tmp, e))?;
-        out.sync_all().map_err(|e| JournalError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| JournalError::io(&self.path, e))?;
+    /// Where the journal lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the journal with a snapshot written by [`snapshot`]: syncs
+    /// it, renames it over the journal, syncs the directory, and appends to
+    /// it from then on.
+    pub fn install(&mut self, tmp: &Path) -> Result<(), JournalError> {
+        File::open(tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| JournalError::io(tmp, e))?;
+        std::fs::rename(tmp, &self.path).map_err(|e| JournalError::io(&self.path, e))?;
         if let Some(dir) = self.path.parent() {
             File::open(dir)
                 .and_then(|d| d.sync_all())
@@ -121,6 +117,36 @@ impl Store {
             .map_err(|e| JournalError::io(&self.path, e))?;
         Ok(())
     }
+}
+
+/// Writes `live` to a temporary file beside the journal at `path`, one
+/// record per action, without syncing it (the writer does, in
+/// [`Store::install`]). Streamed: the live set is never encoded whole in
+/// memory.
+pub fn snapshot<'a>(
+    path: &Path,
+    live: impl Iterator<Item = &'a Action>,
+) -> Result<PathBuf, JournalError> {
+    let tmp = path.with_extension("jsonl.tmp");
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(JournalError::io(&tmp, e));
+        }
+        _ => {}
+    }
+    let file = private()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| JournalError::io(&tmp, e))?;
+    let mut out = std::io::BufWriter::new(file);
+    for a in live {
+        serde_json::to_writer(&mut out, a).map_err(|e| JournalError::Encode(e.to_string()))?;
+        out.write_all(b"\n")
+            .map_err(|e| JournalError::io(&tmp, e))?;
+    }
+    out.flush().map_err(|e| JournalError::io(&tmp, e))?;
+    Ok(tmp)
 }
 
 /// Reads the journal in `dir` without changing it (safe while the daemon

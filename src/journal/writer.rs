@@ -14,6 +14,7 @@
 //! is told; records nobody waits for (see `Journal::answered`) are then lost,
 //! which the journal's design allows.
 
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -24,6 +25,8 @@ use super::store::Store;
 
 /// The most records written in one flush; bounds a batch's buffer.
 const MAX_BATCH: usize = 256;
+/// The batch buffer's capacity kept between flushes.
+const KEEP_BUFFER: usize = 64 * 1024;
 
 /// Where a record goes: a thread of its own (the daemon), or the caller's
 /// own thread (tests whose clock is paused must not wait on another thread).
@@ -31,6 +34,7 @@ pub(super) enum Writer {
     Thread {
         tx: Option<mpsc::Sender<Request>>,
         thread: Option<JoinHandle<()>>,
+        path: PathBuf,
     },
     // Built only by tests (`Journal::open_inline`).
     #[cfg_attr(not(any(test, feature = "fakes")), allow(dead_code))]
@@ -42,8 +46,9 @@ pub(super) enum Request {
         line: Vec<u8>,
         done: Option<oneshot::Sender<Result<(), String>>>,
     },
-    /// The whole live journal, already encoded, to replace the file with.
-    Compact(Vec<u8>),
+    /// A snapshot of the live journal ([`super::store::snapshot`]) to
+    /// replace the file with.
+    Install(PathBuf),
 }
 
 /// The promise that a record is on disk, or the reason it is not.
@@ -72,6 +77,7 @@ impl Writer {
     /// Starts the writer thread over `store`.
     pub(super) fn spawn(store: Store) -> Result<Writer, JournalError> {
         let (tx, rx) = mpsc::channel();
+        let path = store.path().to_owned();
         let thread = std::thread::Builder::new()
             .name("journal".into())
             .stack_size(256 * 1024)
@@ -80,6 +86,7 @@ impl Writer {
         Ok(Writer::Thread {
             tx: Some(tx),
             thread: Some(thread),
+            path,
         })
     }
 
@@ -127,13 +134,22 @@ impl Writer {
         }
     }
 
-    /// Replaces the file with `live` (every live action, encoded).
-    pub(super) fn compact(&mut self, live: Vec<u8>) {
+    /// Where the journal file is.
+    pub(super) fn path(&self) -> &Path {
         match self {
-            Writer::Inline(store) => compact(store, &live),
+            Writer::Inline(store) => store.path(),
+            Writer::Thread { path, .. } => path,
+        }
+    }
+
+    /// Replaces the file with a snapshot, after every record handed over
+    /// before it (the snapshot holds their state).
+    pub(super) fn install(&mut self, snapshot: PathBuf) {
+        match self {
+            Writer::Inline(store) => install(store, &snapshot),
             Writer::Thread { tx, .. } => {
                 if let Some(tx) = tx {
-                    let _ = tx.send(Request::Compact(live));
+                    let _ = tx.send(Request::Install(snapshot));
                 }
             }
         }
@@ -144,7 +160,7 @@ impl Drop for Writer {
     /// Lets the thread write what is queued, then waits for it: whatever
     /// was handed over before the journal is dropped reaches the file.
     fn drop(&mut self) {
-        if let Writer::Thread { tx, thread } = self {
+        if let Writer::Thread { tx, thread, .. } = self {
             drop(tx.take());
             if let Some(t) = thread.take()
                 && t.join().is_err()
@@ -168,12 +184,12 @@ fn run(mut store: Store, rx: mpsc::Receiver<Request>) {
                     buf.extend_from_slice(&line);
                     waiters.extend(done);
                 }
-                Request::Compact(live) => {
-                    // What is buffered was written before the compaction was
-                    // asked for: flush it first, so its waiters hear back
+                Request::Install(snapshot) => {
+                    // What is buffered was handed over before the snapshot
+                    // was taken: flush it first, so its waiters hear back
                     // only once it is on disk.
                     flush(&mut store, &mut buf, &mut waiters);
-                    compact(&mut store, &live);
+                    install(&mut store, &snapshot);
                 }
             }
             if taken < MAX_BATCH {
@@ -202,10 +218,11 @@ fn flush(
         let _ = w.send(result.clone());
     }
     buf.clear();
+    buf.shrink_to(KEEP_BUFFER);
 }
 
-fn compact(store: &mut Store, live: &[u8]) {
-    if let Err(e) = store.compact(live) {
+fn install(store: &mut Store, snapshot: &Path) {
+    if let Err(e) = store.install(snapshot) {
         tracing::warn!(error = %e, "journal compaction failed; appending to the old file");
     }
 }

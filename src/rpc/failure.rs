@@ -59,11 +59,6 @@ impl Failure {
         Self::trove("DatabaseNotFound", message)
     }
 
-    /// `UnprocessableEntity` (HTTP 422).
-    pub fn unprocessable(message: impl Into<String>) -> Self {
-        Self::trove("UnprocessableEntity", message)
-    }
-
     /// `DatastoreOperationNotSupported`: the operation does not exist for this datastore.
     pub fn not_supported(message: impl Into<String>) -> Self {
         Self::trove("DatastoreOperationNotSupported", message)
@@ -218,7 +213,6 @@ mod tests {
         for (failure, class) in [
             (Failure::bad_request("m"), "BadRequest"),
             (Failure::database_not_found("m"), "DatabaseNotFound"),
-            (Failure::unprocessable("m"), "UnprocessableEntity"),
             (
                 Failure::not_supported("m"),
                 "DatastoreOperationNotSupported",

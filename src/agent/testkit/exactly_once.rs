@@ -268,3 +268,59 @@ fn one_account_in_line_does_not_hold_up_the_others() {
     );
     assert_eq!(d.db().accounts().len(), 8);
 }
+
+/// An agent killed holding a create whose SQL landed, restarted.
+fn killed_after_the_sql(dir: &std::path::Path, m: &[Vec<u8>]) -> Drive {
+    use crate::command::fake::Fault;
+    let s = Setup {
+        faults: vec![Some(Fault::Hang)],
+        ..Setup::default()
+    };
+    let d = Drive::new(&s, dir).unwrap();
+    assert!(d.deliver_for(m, Some(Duration::from_secs(10))).is_empty());
+    d.restart(&setup(false), dir).unwrap()
+}
+
+#[test]
+fn an_action_whose_message_never_comes_back_is_reported_after_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = [create("app", "c1")];
+    let d = killed_after_the_sql(dir.path(), &m);
+    let took = d.sweep();
+    assert!(
+        took >= super::super::recovery::GRACE,
+        "reported after {took:?}"
+    );
+    let sent = d.broker().sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let note = inner_of(&sent[0].body);
+    assert_eq!(
+        note["method"], "notify_end",
+        "checked in mysqld: the account is there"
+    );
+    // The request's own context, so the conductor can match it.
+    assert_eq!(note["_context_request_id"], "req-c1", "{note:?}");
+    let a = only_action(&d);
+    assert_eq!((a.status, a.answered), (Status::Success, true));
+    // A late redelivery is answered from the journal, not applied again.
+    let calls = d.db().calls();
+    let late = check(&m, &d.deliver(&m), 0);
+    assert_eq!(noted(&late[0]), "notify_end");
+    assert_eq!(d.db().calls(), calls);
+}
+
+#[test]
+fn a_redelivery_within_the_grace_leaves_the_sweep_nothing_to_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = [create("app", "c1")];
+    let d = killed_after_the_sql(dir.path(), &m);
+    let settled = check(&m, &d.deliver(&m), 0);
+    assert_eq!(noted(&settled[0]), "notify_end");
+    let _ = d.sweep();
+    assert!(
+        d.broker().sent().is_empty(),
+        "a second outcome: {:?}",
+        d.broker().sent()
+    );
+    assert_eq!(d.db().accounts(), ["app@%"]);
+}
