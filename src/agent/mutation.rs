@@ -96,6 +96,18 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
     }
     let early = meta.is_async && meta.call.is_some();
     let (action, mode) = match known {
+        Some(a) if a.status.is_finished() && a.answered && meta.call.is_none() => {
+            // A cast published twice (oslo republishes when its connection
+            // broke before it knew the first went out) whose outcome the
+            // conductor already has: a second notification would be a
+            // second outcome.
+            tracing::info!(
+                action = a.id,
+                "already applied and reported; acknowledged without a second notification"
+            );
+            finish_silently(shared, commit, meta).await;
+            return;
+        }
         Some(a) if a.status.is_finished() => {
             tracing::info!(action = a.id, "already applied; answering from the journal");
             answer_recorded(shared, commit, &cmd, meta, a).await;
@@ -221,6 +233,12 @@ async fn record_and_answer<D: Database, C: Commit>(
         shared, commit, cmd, meta, &action, outcome, passwords, label,
     )
     .await;
+}
+
+/// Acknowledges a delivery without publishing anything, and logs it.
+async fn finish_silently<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, meta: Meta) {
+    commit_answer(shared, commit, &meta, None).await;
+    log_line(&meta, "duplicate", None);
 }
 
 /// Answers a request whose action already finished, from the journal.

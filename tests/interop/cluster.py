@@ -42,7 +42,6 @@ import re
 import secrets
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
@@ -118,32 +117,11 @@ def oslo_knows(name):
 
 # --------------------------------------------------------------------------- transports
 
-@contextmanager
-def on_transport(transport):
-    """Trove's global transport swapped while clients/servers are built: each keeps
-    the transport it was built with (as in test_tls.py)."""
-    from trove import rpc
-    saved = rpc.TRANSPORT
-    rpc.TRANSPORT = transport
-    try:
-        yield
-    finally:
-        rpc.TRANSPORT = saved
-
-
-class ClusterTrove(harness.Trove):
-    """harness.Trove whose API objects (Trove's own) use a profile's transport."""
-
-    def __init__(self, guest_id, conductor, transport):
-        super().__init__(guest_id, conductor)
-        self.transport = transport
-
-    def api(self, context=None):
-        with on_transport(self.transport):
-            return super().api(context)
+class ClusterTrove(harness.TransportTrove):
+    """harness.TransportTrove on a profile's transport."""
 
     def uncapped_client(self):
-        with on_transport(self.transport):
+        with harness.on_transport(self.transport):
             return super().uncapped_client()
 
 
@@ -195,7 +173,7 @@ class Side:
         self.transport = oslo_messaging.get_rpc_transport(
             cfg.CONF, url=self.client_url(), allowed_remote_exmods=rpc.get_allowed_exmods())
         self.conductor = harness.Conductor(self.rig.conductor_topic)
-        with on_transport(self.transport):
+        with harness.on_transport(self.transport):
             self.conductor.start()
 
     def close(self):
@@ -218,7 +196,7 @@ class Side:
         stub saying there is no such instance: no key)."""
         from trove.instance.models import DBInstance
         api = self.trove(gid).api()
-        with on_transport(self.transport), \
+        with harness.on_transport(self.transport), \
                 mock.patch.object(DBInstance, "get_by", return_value=None):
             api._create_guest_queue()
 

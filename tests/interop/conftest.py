@@ -22,11 +22,13 @@ import harness
 def _own_process_group():
     """oslo.messaging's queue manager (``use_queue_manager``, the kolla and
     openstack-ansible profiles) names reply queues after the process group and
-    reads ``/proc/<pgid>/stat``; when the group's leader has exited (a CI
-    wrapper that started this suite and went on), that file is gone and every
-    call fails with FileNotFoundError.  A process group of its own gives the
-    suite a leader that lives as long as it does."""
-    if not os.path.exists(f"/proc/{os.getpgrp()}/stat"):
+    reads ``/proc/<pgid>/stat`` on every call; once the group's leader has
+    exited (a wrapper that started this suite in the background and went on,
+    even minutes into the run), that file is gone and every call fails with
+    FileNotFoundError.  A process group of its own gives the suite a leader
+    that lives as long as it does.  Not from a terminal, where the group is
+    what Ctrl-C reaches (and the shell waiting in front is its leader)."""
+    if os.getpgrp() != os.getpid() and not os.isatty(0):
         try:
             os.setpgid(0, 0)
         except OSError:
@@ -440,6 +442,17 @@ def cluster_rig(trove_rpc, rabbit_cluster, conductor_topic, workdir):
 
 
 # --------------------------------------------------------------------------- fault tests
+
+@pytest.fixture
+def rng():
+    """A seeded random source for a fault test's timings, the seed logged."""
+    import random
+
+    import faults
+    seed = int(os.environ.get("GUESTAGENT_FAULT_SEED") or random.SystemRandom().randrange(2 ** 32))
+    faults.log(f"random seed {seed} (GUESTAGENT_FAULT_SEED={seed} repeats the timings)")
+    return random.Random(seed), seed
+
 
 def pytest_configure(config):
     config.addinivalue_line(

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -341,6 +342,32 @@ class Trove:
 
     def delete_database(self, database, timeout=CAST_OUTCOME_TIMEOUT):
         return self.conductor.wait_outcome(self.cast_delete_database(database), timeout)
+
+
+@contextmanager
+def on_transport(transport):
+    """Trove's global transport swapped while clients/servers are built: each keeps
+    the transport it was built with."""
+    from trove import rpc
+    saved = rpc.TRANSPORT
+    rpc.TRANSPORT = transport
+    try:
+        yield
+    finally:
+        rpc.TRANSPORT = saved
+
+
+class TransportTrove(Trove):
+    """Trove whose API objects (Trove's own) use a transport of their own (the
+    TLS listener's, a cluster profile's) instead of the suite's default one."""
+
+    def __init__(self, guest_id, conductor, transport):
+        super().__init__(guest_id, conductor)
+        self.transport = transport
+
+    def api(self, context=None):
+        with on_transport(self.transport):
+            return super().api(context)
 
 
 def user_dict(name, host="%", password=None, databases=()):

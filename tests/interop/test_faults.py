@@ -12,8 +12,6 @@ guest id, state dir and queues).  ``GUESTAGENT_FAULT_SEED`` fixes the random
 timings of a run (the seed is printed).
 """
 
-import os
-import random
 import threading
 import time
 
@@ -27,13 +25,6 @@ from conftest import agent_binary
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(330)]
 
 N = 100
-
-
-@pytest.fixture
-def rng():
-    seed = int(os.environ.get("GUESTAGENT_FAULT_SEED") or random.SystemRandom().randrange(2 ** 32))
-    faults.log(f"random seed {seed} (GUESTAGENT_FAULT_SEED={seed} repeats the timings)")
-    return random.Random(seed), seed
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ import struct
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
 from types import SimpleNamespace
 from urllib.parse import quote
 
@@ -93,29 +92,6 @@ def tls_transport(trove_rpc, node, pki):
     t.cleanup()
 
 
-@contextmanager
-def on_transport(transport):
-    """Trove's global transport swapped while clients/servers are built: each keeps
-    the transport it was built with."""
-    from trove import rpc
-    saved = rpc.TRANSPORT
-    rpc.TRANSPORT = transport
-    try:
-        yield
-    finally:
-        rpc.TRANSPORT = saved
-
-
-class TlsTrove(harness.Trove):
-    """harness.Trove whose API objects (Trove's own) talk over the TLS transport."""
-
-    def __init__(self, guest_id, conductor, transport):
-        super().__init__(guest_id, conductor)
-        self.transport = transport
-
-    def api(self, context=None):
-        with on_transport(self.transport):
-            return super().api(context)
 
 
 @pytest.fixture(scope="module")
@@ -123,14 +99,14 @@ def tls_conductor(tls_transport, conductor_topic):
     """The stand-in conductor (Trove's Manager checks) on the TLS node: where the
     agents there send cast outcomes and heartbeats."""
     c = harness.Conductor(conductor_topic)
-    with on_transport(tls_transport):
+    with harness.on_transport(tls_transport):
         c.start()
     yield c
     c.stop()
 
 
 def tls_trove(side, tls_conductor, tls_transport):
-    return TlsTrove(side.gid, tls_conductor, tls_transport)
+    return harness.TransportTrove(side.gid, tls_conductor, tls_transport)
 
 
 def ready_over_tls(side, tls_conductor, tls_transport):
