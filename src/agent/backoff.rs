@@ -46,8 +46,8 @@ impl Backoff {
 
 /// Probes this far apart while the broker has just gone away...
 const PROBE: Duration = Duration::from_millis(200);
-/// ...this many times (about two seconds), before oslo's schedule.
-const PROBES: u32 = 10;
+/// ...this many times (about ten seconds), before oslo's schedule.
+const PROBES: u32 = 50;
 
 /// The wait between rounds of connection attempts (a round tries every host
 /// of the URL once, without waiting in between, as kombu does).
@@ -57,8 +57,13 @@ const PROBES: u32 = 10;
 /// default), growing while the broker stays away. A guest's queues are
 /// transient by default: a broker restart deletes them, and a cast the
 /// control plane publishes before the agent declares them again is dropped
-/// by the exchange. So the first two seconds are probed every 200 ms (a
-/// refused connection costs nothing), and oslo's schedule follows. The
+/// by the exchange. So the first ten seconds are probed every 200 ms (a
+/// refused connection costs nothing), and oslo's schedule follows: a broker
+/// back within them (a restart of the service or of its application) finds
+/// the agent's queues declared again within 200 ms, before oslo's client
+/// republishes (after 1 s, then 2 s). Two seconds of probes were too few:
+/// a 4.4 s `stop_app` left the agent in a 3 s wait, and a cast published
+/// 3.07 s after `start_app` found no queue. The
 /// schedule starts over only once a session has lived a while (`reset`,
 /// called by the agent), not at every successful connection.
 #[derive(Debug)]
@@ -119,9 +124,10 @@ mod tests {
     #[test]
     fn reconnect_probes_fast_then_follows_oslo() {
         let mut r = Reconnect::new(&RabbitConfig::default());
-        let delays: Vec<Duration> = (0..40).map(|_| r.next_delay()).collect();
+        let delays: Vec<Duration> = (0..80).map(|_| r.next_delay()).collect();
         let probing: Duration = delays[..PROBES as usize].iter().sum();
-        assert!(probing <= Duration::from_secs(2), "{probing:?}");
+        assert!(probing <= Duration::from_secs(10), "{probing:?}");
+        assert!(probing >= Duration::from_secs(5), "{probing:?}");
         // Then 1, 3, 5, ... capped at 30 (each jittered down to half).
         let oslo = &delays[PROBES as usize..];
         for (k, d) in oslo.iter().enumerate() {
