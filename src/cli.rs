@@ -147,8 +147,8 @@ fn actions(args: &ActionsArgs) -> ExitCode {
         println!(
             "{:>6}  {:<20}  {:<30}  {:<8}  {:<20}  {}",
             a.id,
-            a.created_at,
-            a.action_type,
+            crate::journal::rfc3339(a.created_at),
+            a.action_type.as_str(),
             status,
             a.resource_id.as_deref().unwrap_or("-"),
             a.finished_message.as_deref().unwrap_or("")
@@ -158,7 +158,7 @@ fn actions(args: &ActionsArgs) -> ExitCode {
 }
 
 fn bootstrap(args: &BootstrapArgs) -> ExitCode {
-    let valid = crate::command::names::UserName::parse(&args.account);
+    let valid = crate::model::UserName::parse(&args.account);
     if valid.is_err() || args.account == "root" {
         eprintln!(
             "guestagent: bootstrap: {:?} cannot be the agent's account",
@@ -176,15 +176,15 @@ fn bootstrap(args: &BootstrapArgs) -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    match runtime.block_on(crate::mysql::admin::bootstrap(&args.socket, &args.account)) {
-        Ok(crate::mysql::admin::Bootstrapped::Created) => {
+    match runtime.block_on(crate::mysql::bootstrap(&args.socket, &args.account)) {
+        Ok(crate::mysql::Bootstrapped::Created) => {
             println!(
                 "guestagent: bootstrap: created {}@localhost (unix socket authentication); set [mysql] user = \"{}\"",
                 args.account, args.account
             );
             ExitCode::SUCCESS
         }
-        Ok(crate::mysql::admin::Bootstrapped::Existing) => {
+        Ok(crate::mysql::Bootstrapped::Existing) => {
             println!(
                 "guestagent: bootstrap: {}@localhost exists; left as it is (its authentication and privileges are the operator's)",
                 args.account

@@ -29,6 +29,10 @@ pub enum ServiceStatus {
     Shutdown,
     /// The socket exists but refuses or fails queries.
     Crashed,
+    /// Trove's `prepare` is running.
+    Building,
+    /// Trove's `prepare` failed (`failed to spawn`, Trove's FAILED).
+    FailedToSpawn,
 }
 
 impl ServiceStatus {
@@ -38,6 +42,8 @@ impl ServiceStatus {
             ServiceStatus::Healthy => "healthy",
             ServiceStatus::Shutdown => "shutdown",
             ServiceStatus::Crashed => "crashed",
+            ServiceStatus::Building => "building",
+            ServiceStatus::FailedToSpawn => "failed to spawn",
         }
     }
 }

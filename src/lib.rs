@@ -11,32 +11,44 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`cli`] | command line, exit codes (0 ok, 1 runtime failure, 2 bad config) |
-//! | [`config`] | TOML → validated [`config::Config`]; secrets redacted |
-//! | [`logging`] | the tracing subscriber (journald-friendly under systemd) |
-//! | [`shutdown`] | SIGTERM/SIGINT → one cancellation token |
-//! | [`systemd`] | READY / STATUS / STOPPING / WATCHDOG notifications |
-//! | [`amqp`] | broker connection, Trove's topology, consuming and publishing |
-//! | [`rpc`] | the oslo.messaging envelope, request context, replies and failures |
-//! | [`command`] | typed commands parsed from wire arguments; nothing below sees JSON |
-//! | [`journal`] | the durable action journal: admit before ack, outcome after, dedup, recovery |
-//! | [`mysql`] | SQL built from typed values only, over the mysqld socket |
-//! | [`host`] | host and process facts from /proc for hwinfo and diagnostics |
-//! | [`conductor`] | notifications and heartbeats cast to Trove's conductor |
-//! | [`agent`] | the loop tying them together: consume → parse → apply → answer → ack |
-//! | [`memory`] | what the allocator keeps: glibc tuned for a long-lived daemon, trimmed after bursts |
+//! | `config` | TOML (or Trove's own files) → validated `Config`; secrets redacted |
+//! | `logging` | the tracing subscriber (journald-friendly under systemd) |
+//! | `shutdown` | SIGTERM/SIGINT → one cancellation token |
+//! | `systemd` | READY / STATUS / STOPPING / WATCHDOG notifications |
+//! | `amqp` | broker connection, Trove's topology, consuming, the `Commit` seam |
+//! | `rpc` | the oslo.messaging envelope, request context, replies and failures |
+//! | `agent` | sessions and the delivery pipeline: decode → parse → route → answer |
+//! | `command` | one file per RPC method: its parse, flags and apply |
+//! | `journal` | the durable action journal: admit before ack, outcome after, dedup |
+//! | `model` | the vocabulary below both: names, accounts, the `Database` seam, failure classes |
+//! | `mysql` | SQL built from `model` values only, over the mysqld socket |
+//! | `host` | host and process facts from /proc for hwinfo, diagnostics and filesystem stats |
+//! | `instance` | the Trove instance's life: waiting for `prepare`, its markers, what the heartbeat says |
+//! | `conductor` | notifications and heartbeats cast to Trove's conductor |
+//! | `memory` | what the allocator keeps: glibc tuned for a long-lived daemon, trimmed after bursts |
+//! | `testkit` | fakes for both seams and the whole path over them (tests; the `testkit` feature) |
+//!
+//! Only [`cli`] and [`memory::tune`] are the binary's interface; with the
+//! `testkit` feature, [`testkit`] is the fuzz targets' and integration
+//! tests'. Everything else is private to the crate, so the compiler sees
+//! what is unused.
 #![deny(missing_docs, missing_debug_implementations)]
 
-pub mod agent;
-pub mod amqp;
+mod agent;
+mod amqp;
 pub mod cli;
-pub mod command;
-pub mod conductor;
-pub mod config;
-pub mod host;
-pub mod journal;
-pub mod logging;
+mod command;
+mod conductor;
+mod config;
+mod host;
+mod instance;
+mod journal;
+mod logging;
 pub mod memory;
-pub mod mysql;
-pub mod rpc;
-pub mod shutdown;
-pub mod systemd;
+mod model;
+mod mysql;
+mod rpc;
+mod shutdown;
+mod systemd;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

@@ -110,21 +110,20 @@ fn bootstrap_says_when_mysqld_is_away_and_refuses_root() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+#[cfg(feature = "testkit")]
 #[tokio::test]
 async fn actions_lists_the_journal_newest_first() {
-    use guestagent::journal::{Journal, NewAction};
+    use guestagent::testkit::{ActionType, Journal, NewAction};
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let journal = Journal::open(&state, std::time::Duration::from_secs(3600)).unwrap();
-    for (i, kind) in ["database_user_create", "database_delete"]
-        .iter()
+    for (i, kind) in [ActionType::DatabaseUserCreate, ActionType::DatabaseDelete]
+        .into_iter()
         .enumerate()
     {
         let a = journal
             .admit(NewAction {
                 action_type: kind,
-                resource_type: "database_user",
-                resource_id: Some(format!("res{i}")),
                 method: "create_user".into(),
                 unique_id: Some(format!("u{i}")),
                 resources: vec![],

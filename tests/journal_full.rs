@@ -8,18 +8,16 @@
 use std::process::Command;
 use std::time::Duration;
 
-use guestagent::journal::{Journal, NewAction};
+use guestagent::testkit::{ActionType, Journal, NewAction};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
 fn new(i: usize) -> NewAction {
     NewAction {
-        action_type: "database_user_create",
-        resource_type: "database_user",
-        resource_id: Some(format!("user_{i}")),
+        action_type: ActionType::DatabaseUserCreate,
         method: "create_user".into(),
         unique_id: Some(format!("unique-{i}")),
-        resources: vec![format!("app{i}@%")],
+        resources: Vec::new(),
         context: None,
         call: false,
         digest: Some("d".repeat(64)),

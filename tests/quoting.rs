@@ -6,7 +6,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use proptest::prelude::*;
 
-use guestagent::mysql::quote::{BackslashMode, ident, literal};
+use guestagent::testkit::{BackslashMode, ident, literal};
 
 mod common;
 use common::runtime;

@@ -16,7 +16,7 @@ fn sql_mode_is_pinned_whole() {
         )
         .await
         .unwrap();
-        conn.query_drop(guestagent::mysql::SESSION_SETUP)
+        conn.query_drop(guestagent::testkit::SESSION_SETUP)
             .await
             .unwrap();
         let mode: Option<String> = conn.query_first("SELECT @@SESSION.sql_mode").await.unwrap();

@@ -1,4 +1,4 @@
-//! `Command::parse` for every method of `command::METHODS` on hostile
+//! `Command::parse` for every method the agent serves on hostile
 //! arguments: the JSON object of the input when it is one, else an argument
 //! object shaped from the bytes with Trove's argument names and a dictionary
 //! of hostile values (system accounts, loopback hosts, wildcards, quotes).
@@ -7,7 +7,7 @@
 //! - no panic;
 //! - a parsed command names no system account or schema (design rule 3),
 //!   and every name in it passes its own validation again (rule 1), and no
-//!   list in it is longer than the limit;
+//!   list in it is longer than the limit (`testkit::parse_checked`);
 //! - what the agent shows of the outcome (error text, or the command's
 //!   `Debug`) does not depend on the passwords in the arguments, only on
 //!   their validity (rule 2): changing them changes nothing shown.
@@ -16,17 +16,11 @@
 use std::sync::LazyLock;
 
 use arbitrary::Unstructured;
-use guestagent::command::names::{Account, Charset, DbName, HostPattern, UserName};
-use guestagent::command::{Command, Limits, METHODS};
-use guestagent::mysql::Protected;
+use guestagent::testkit::{ARGUMENT_KEYS as KEYS, method_names, parse_checked};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Number, Value};
 
-const LIMITS: Limits = Limits { max_items: 100 };
-
-static PROTECTED: LazyLock<Protected> = LazyLock::new(|| Protected::new("os_admin", &[], &[]));
-
-use guestagent::agent::testkit::ARGUMENT_KEYS as KEYS;
+static METHODS: LazyLock<Vec<&'static str>> = LazyLock::new(method_names);
 
 /// Values that sit on a rule's edge.
 const WORDS: &[&str] = &[
@@ -164,130 +158,6 @@ fn alter_passwords(v: &mut Value, under_password: bool) -> bool {
     }
 }
 
-fn check_account(method: &str, a: &Account) {
-    let (name, host) = (a.name.as_str(), a.host.as_str());
-    assert!(
-        !PROTECTED.is_system_user(name, host),
-        "{method}: parsed a system account {name:?}@{host:?}"
-    );
-    assert!(
-        UserName::parse(name).is_ok(),
-        "{method}: invalid user name {name:?} accepted"
-    );
-    assert_eq!(
-        HostPattern::parse(host)
-            .ok()
-            .map(|h| h.as_str().to_owned())
-            .as_deref(),
-        Some(host),
-        "{method}: invalid host {host:?} accepted"
-    );
-}
-
-fn check_db(method: &str, d: &DbName) {
-    let name = d.as_str();
-    assert!(
-        !PROTECTED.is_system_db(name),
-        "{method}: parsed a system schema {name:?}"
-    );
-    assert!(
-        DbName::parse(name).is_ok(),
-        "{method}: invalid database name {name:?} accepted"
-    );
-}
-
-fn check_charset(method: &str, c: &Option<Charset>) {
-    if let Some(c) = c {
-        assert!(
-            Charset::parse("charset", c.as_str()).is_ok(),
-            "{method}: invalid charset/collation {c:?} accepted"
-        );
-    }
-}
-
-fn check_command(method: &str, cmd: &Command) {
-    let max = LIMITS.max_items;
-    match cmd {
-        Command::CreateUsers(users) => {
-            assert!(
-                !users.is_empty() && users.len() <= max,
-                "{method}: {} users",
-                users.len()
-            );
-            for u in users {
-                check_account(method, &u.account);
-                assert!(
-                    u.databases.len() <= max,
-                    "{method}: {} databases",
-                    u.databases.len()
-                );
-                u.databases.iter().for_each(|d| check_db(method, d));
-            }
-        }
-        Command::GetUser(a)
-        | Command::DeleteUser(a)
-        | Command::ListAccess(a)
-        | Command::RegeneratePassword(a) => check_account(method, a),
-        Command::CreateDatabases(dbs) => {
-            assert!(
-                !dbs.is_empty() && dbs.len() <= max,
-                "{method}: {} databases",
-                dbs.len()
-            );
-            for d in dbs {
-                check_db(method, &d.name);
-                check_charset(method, &d.charset);
-                check_charset(method, &d.collation);
-            }
-        }
-        Command::DeleteDatabase(d) => check_db(method, d),
-        Command::UpdateAttributes(a, change) => {
-            check_account(method, a);
-            if let Some(to) = &change.rename {
-                check_account(method, to);
-            }
-        }
-        Command::ChangePasswords(list) => {
-            assert!(
-                !list.is_empty() && list.len() <= max,
-                "{method}: {} users",
-                list.len()
-            );
-            list.iter().for_each(|(a, _)| check_account(method, a));
-        }
-        Command::GrantAccess(a, dbs) => {
-            check_account(method, a);
-            assert!(dbs.len() <= max, "{method}: {} databases", dbs.len());
-            dbs.iter().for_each(|d| check_db(method, d));
-        }
-        Command::RevokeAccess(a, d) => {
-            check_account(method, a);
-            check_db(method, d);
-        }
-        _ => {}
-    }
-}
-
-/// What the agent can show of a parse: the error's text, or the command's
-/// `Debug` (what it logs).
-fn shown(method: &str, args: Map<String, Value>, check: bool) -> String {
-    match Command::parse(method, args, &PROTECTED, LIMITS) {
-        Ok(cmd) => {
-            if check {
-                check_command(method, &cmd);
-                let base = |m: &str| m.trim_end_matches("_with_password").to_owned();
-                assert_eq!(base(cmd.method()), base(method));
-                let _ = (cmd.action(), cmd.resources(), cmd.is_mutating());
-            }
-            format!("ok {cmd:?}")
-        }
-        Err(e) => {
-            let _ = e.kind();
-            format!("error {e} {e:?}")
-        }
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     let args = args_of(data);
     // The same request with other passwords of the same validity: whatever
@@ -298,10 +168,10 @@ fuzz_target!(|data: &[u8]| {
         unreachable!()
     };
 
-    for method in METHODS {
-        let text = shown(method, args.clone(), true);
+    for method in METHODS.iter() {
+        let text = parse_checked(method, args.clone());
         if differs {
-            let other = shown(method, altered.clone(), false);
+            let other = parse_checked(method, altered.clone());
             assert_eq!(
                 text, other,
                 "{method}: a password shows in what the agent shows"

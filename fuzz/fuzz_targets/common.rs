@@ -2,7 +2,7 @@
 //! does, then build the answer the agent would send, and check it is a
 //! well-formed oslo 2.0 envelope.
 
-use guestagent::rpc::Codec;
+use guestagent::testkit::Codec;
 use serde_json::{Map, Value};
 
 /// Parses an oslo 2.0 body the agent produced; panics (a fuzz failure) if it
@@ -46,8 +46,12 @@ pub fn decode_and_answer(codec: &Codec, data: &[u8]) {
             let _ = error.to_string();
             let _ = error.error.code();
             let failure = error.failure();
-            assert!(!failure.class().is_empty());
-            let _ = (failure.module(), failure.message(), failure.to_string());
+            assert!(!failure.class().name().is_empty());
+            let _ = (
+                failure.class().module(),
+                failure.message(),
+                failure.to_string(),
+            );
             // A call that cannot be decoded is still answered.
             if let Some(call) = &error.call {
                 let reply = codec.encode_reply(&call.msg_id, Err(&failure));

@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use guestagent::rpc::{Codec, Crypto};
+use guestagent::testkit::{Codec, Crypto};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 

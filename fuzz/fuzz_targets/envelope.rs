@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use guestagent::rpc::Codec;
+use guestagent::testkit::Codec;
 use libfuzzer_sys::fuzz_target;
 
 mod common;

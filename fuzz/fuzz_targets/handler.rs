@@ -1,6 +1,6 @@
 //! The whole handler: arbitrary deliveries through decode, parse, the
 //! journal, a fake mysqld (with scripted faults) and the answer, to a fake
-//! broker (`guestagent::agent::testkit`).
+//! broker (`guestagent::testkit`).
 //!
 //! The input picks the agent's setup (plain or encrypted, plaintext allowed
 //! or not, root enabling on or off), the database's faults, and up to eight
@@ -16,9 +16,8 @@
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use guestagent::agent::testkit::{Drive, Setup, encrypt_like_trove, envelope, verify};
-use guestagent::command::fake::Fault;
-use guestagent::rpc::Crypto;
+use guestagent::testkit::Crypto;
+use guestagent::testkit::{Drive, Fault, Setup, encrypt_like_trove, envelope, verify};
 use libfuzzer_sys::fuzz_target;
 use secrecy::SecretString;
 use serde_json::{Map, Number, Value, json};
@@ -30,15 +29,42 @@ fn templates() -> Vec<(&'static str, Value)> {
     vec![
         ("rpc_ping", json!({})),
         ("get_user", json!({"username": "app", "hostname": "%"})),
-        ("list_users", json!({"limit": 2, "marker": null, "include_marker": false})),
-        ("create_user", json!({"users": [{"_name": "app", "_host": "%", "_password": "pw-1", "_databases": [{"_name": "db1"}]}]})),
-        ("create_database", json!({"databases": [{"_name": "db1", "_character_set": null, "_collate": null}]})),
-        ("delete_user", json!({"user": {"_name": "app", "_host": "%"}})),
-        ("change_passwords", json!({"users": [{"name": "app", "host": "%", "password": "pw-2"}]})),
-        ("update_attributes", json!({"username": "app", "hostname": "%", "user_attrs": {"name": "app2"}})),
-        ("grant_access", json!({"username": "app", "hostname": "%", "databases": ["db1"]})),
-        ("enable_root_with_password", json!({"root_password": "pw-root"})),
-        ("regenerate_password", json!({"username": "app", "hostname": "%"})),
+        (
+            "list_users",
+            json!({"limit": 2, "marker": null, "include_marker": false}),
+        ),
+        (
+            "create_user",
+            json!({"users": [{"_name": "app", "_host": "%", "_password": "pw-1", "_databases": [{"_name": "db1"}]}]}),
+        ),
+        (
+            "create_database",
+            json!({"databases": [{"_name": "db1", "_character_set": null, "_collate": null}]}),
+        ),
+        (
+            "delete_user",
+            json!({"user": {"_name": "app", "_host": "%"}}),
+        ),
+        (
+            "change_passwords",
+            json!({"users": [{"name": "app", "host": "%", "password": "pw-2"}]}),
+        ),
+        (
+            "update_attributes",
+            json!({"username": "app", "hostname": "%", "user_attrs": {"name": "app2"}}),
+        ),
+        (
+            "grant_access",
+            json!({"username": "app", "hostname": "%", "databases": ["db1"]}),
+        ),
+        (
+            "enable_root_with_password",
+            json!({"root_password": "pw-root"}),
+        ),
+        (
+            "regenerate_password",
+            json!({"username": "app", "hostname": "%"}),
+        ),
         ("list_database_users", json!({"page": 1})),
         ("get_action", json!({"id": 1})),
     ]
@@ -76,7 +102,17 @@ fn value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
                 .collect::<arbitrary::Result<_>>()?,
         ),
         _ => {
-            let keys = ["_name", "_host", "_password", "_databases", "name", "host", "password", "users", "databases"];
+            let keys = [
+                "_name",
+                "_host",
+                "_password",
+                "_databases",
+                "name",
+                "host",
+                "password",
+                "users",
+                "databases",
+            ];
             let mut m = Map::new();
             for _ in 0..u.int_in_range(0..=3)? {
                 let k = *u.choose(&keys)?;
@@ -106,9 +142,21 @@ fn request(u: &mut Unstructured<'_>, crypto: Option<&Crypto>) -> arbitrary::Resu
         m.insert("_timeout".into(), Value::Null);
     }
     m.insert("_context_request_id".into(), json!("req-f"));
-    m.insert("_context_trove_notification".into(), json!({"server_type": "api"}));
+    m.insert(
+        "_context_trove_notification".into(),
+        json!({"server_type": "api"}),
+    );
     // Mangle some fields of the envelope.
-    let fields = ["method", "version", "_unique_id", "_msg_id", "_reply_q", "_timeout", "namespace", "args"];
+    let fields = [
+        "method",
+        "version",
+        "_unique_id",
+        "_msg_id",
+        "_reply_q",
+        "_timeout",
+        "namespace",
+        "args",
+    ];
     for _ in 0..u.int_in_range(0..=3)? {
         let f = *u.choose(&fields)?;
         let v = match u.int_in_range(0..=2)? {

@@ -1,38 +1,31 @@
-//! One delivery, from bytes to acknowledgement.
+//! One delivery: decode → parse → route.
 //!
-//! The order matters: decode and parse (refusals are answered at once), apply
-//! (with retries while mysqld is away), then publish the answer (a reply for
-//! a call, a conductor notification for a cast) and acknowledge the delivery
-//! in one broker transaction. A message that can never be served is rejected
-//! without requeue, its reason logged, so it cannot loop; one that must not
-//! be answered at all (it does not decrypt, or it reuses another message's
-//! ciphertext) is rejected the same way without a word to its sender.
-//! Mutating commands go to the worker in `mutation`, which journals them
-//! and runs them in line per account and database (`scheduler`).
+//! Decoding makes the [`Delivery`] (its reply route and its span); a message
+//! that does not decode is refused at once (`Responder::refuse_undecodable`).
+//! Parsing makes the [`Command`]; a request that does not parse, or may not
+//! run as sent, is refused with nothing done. Then reads run here, at once
+//! and several together, and mutations go to the worker in `mutation`, which
+//! journals them and runs them in line per account and database.
 //!
-//! Everything logged while a delivery is handled carries its `id` and
-//! `method` from the delivery's span.
-
-use std::time::Duration;
+//! Everything logged while a delivery is handled carries its `id`, `method`
+//! and `kind` from the delivery's span.
 
 // tokio's clock: paused in tests, so retry windows can be run through.
 use tokio::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use zeroize::{Zeroize, Zeroizing};
 
-use super::backoff::Backoff;
-use crate::amqp::{Commit, Outgoing};
-use crate::command::{Command, Database, Env, FailureKind, Generated, Limits, mysql_failure_kind};
-use crate::conductor::Conductor;
-use crate::journal::Journal;
-use crate::logging::shown;
-use crate::mysql::MysqlError;
-use crate::mysql::users::Mode;
-use crate::rpc::{Call, Codec, Context, DecodeError, Failure, RpcError, WireId};
+use super::delivery::{Delivery, Route};
+use super::respond::Outcome;
+use super::retry::{Work, apply_with_retry};
+use super::shared::Shared;
+use crate::amqp::Commit;
+use crate::command::{self, Command, Read, Write, is_write};
+use crate::model::{Attempt, Database};
+use crate::rpc::{Failure, RpcError};
 
 /// One delivery as the broker handed it over: its body and its tag.
 #[derive(Debug)]
@@ -45,113 +38,19 @@ pub struct Incoming {
     pub delivery_count: Option<u64>,
 }
 
-/// How long commands wait for mysqld to come back before they fail.
-#[derive(Debug, Clone, Copy)]
-pub struct Patience {
-    /// A cast.
-    pub cast: Duration,
-    /// A call that gave no `_timeout`.
-    pub call: Duration,
-}
-
-impl Default for Patience {
-    fn default() -> Self {
-        Patience {
-            cast: Duration::from_secs(300),
-            call: Duration::from_secs(60),
-        }
-    }
-}
-
-/// What every handler shares.
-#[derive(Debug)]
-pub struct Shared<D> {
-    /// Envelope and crypto.
-    pub codec: Codec,
-    /// The database.
-    pub db: D,
-    /// The action journal.
-    pub journal: Journal,
-    /// Where cast outcomes go.
-    pub conductor: Conductor,
-    /// Parse limits.
-    pub limits: Limits,
-    /// Cancelled on shutdown.
-    pub shutdown: CancellationToken,
-    /// mysqld's socket, to tell "stopped" from "broken" in heartbeats.
-    pub mysql_socket: std::path::PathBuf,
-    /// Large listings, one at a time.
-    pub listings: super::listings::Listings,
-    /// Gives memory back after large answers.
-    pub reclaimer: crate::memory::Reclaimer,
-    /// Whether `enable_root` is served (`amqp.allow_root_enable`).
-    pub allow_root_enable: bool,
-    /// Retry windows.
-    pub patience: Patience,
-    /// Which mutations may run together, and the slots for their SQL.
-    pub scheduler: std::sync::Arc<super::scheduler::Scheduler>,
-}
-
-impl<D: Database> Shared<D> {
-    /// True while mysqld's socket file exists.
-    pub fn mysql_socket_exists(&self) -> bool {
-        self.mysql_socket.exists()
-    }
-
-    /// What commands run against.
-    pub fn env(&self) -> Env<'_, D> {
-        Env {
-            db: &self.db,
-            journal: &self.journal,
-        }
-    }
-}
-
-/// A parsed mutating command waiting for the worker.
+/// A parsed mutation waiting for the worker.
 #[derive(Debug)]
 pub struct Job {
     /// The command.
-    pub cmd: Command,
+    pub cmd: Write,
     /// How to answer it.
-    pub meta: Meta,
+    pub delivery: Delivery,
     /// The keyed digest of its method and arguments (see `Journal::digest`).
     pub digest: String,
-    /// The delivery's span, so the worker's lines carry its fields.
-    pub span: tracing::Span,
-}
-
-/// What is needed to answer and acknowledge a request.
-#[derive(Debug)]
-pub struct Meta {
-    /// The message's `_unique_id`.
-    pub id: Option<WireId>,
-    /// The wire method.
-    pub method: String,
-    /// Reply details for a call; `None` for a cast.
-    pub call: Option<Call>,
-    /// The request context, sent back with conductor notifications.
-    pub context: Context,
-    /// The delivery to acknowledge.
-    pub tag: u64,
-    /// When the delivery arrived.
-    pub started: Instant,
-    /// The caller asked for the queued action at once (`async: true`).
-    pub is_async: bool,
-}
-
-/// The span every line about one delivery is logged in.
-fn delivery_span(id: Option<&WireId>, method: &str, call: bool) -> tracing::Span {
-    let kind = if call { "call" } else { "cast" };
-    tracing::info_span!(
-        "delivery",
-        id = id.map_or("", WireId::as_str),
-        method = %shown(method),
-        kind
-    )
 }
 
 /// Handles one delivery: reads complete here, mutations go to the worker,
-/// in arrival order (see `scheduler`).
+/// in arrival order.
 pub async fn handle<D: Database, C: Commit>(
     shared: &Shared<D>,
     commit: &C,
@@ -184,279 +83,107 @@ pub async fn handle<D: Database, C: Commit>(
                         ..
                     }
                 );
-            let span = delivery_span(
+            let span = Delivery::span(
                 de.unique_id.as_ref(),
                 de.method.as_deref().unwrap_or(""),
                 call,
             );
-            refuse_undecodable(shared, commit, de, tag)
+            shared
+                .responder(commit)
+                .refuse_undecodable(&de, tag)
                 .instrument(span)
                 .await;
             return;
         }
     };
-    let span = delivery_span(req.unique_id.as_ref(), &req.method, req.call.is_some());
+    let call = req.call.take();
+    let span = Delivery::span(req.unique_id.as_ref(), &req.method, call.is_some());
     let is_async = matches!(req.args.remove("async"), Some(Value::Bool(true)));
-    // What the journal keeps of a mutation to recognise its message again;
-    // the text holds any password in the clear, so it is wiped.
-    let canonical = Zeroizing::new(Value::Object(req.args.clone()).to_string());
-    let meta = Meta {
+    // What the journal keeps of a mutation to recognise its message again.
+    // The text holds any password in the clear, so it is wiped.
+    let canonical =
+        is_write(&req.method).then(|| Zeroizing::new(Value::Object(req.args.clone()).to_string()));
+    let delivery = Delivery {
         id: req.unique_id.take(),
-        method: req.method.clone(),
-        call: req.call.take(),
+        method: std::mem::take(&mut req.method),
+        route: call.map_or(Route::Conductor, Route::Reply),
         context: std::mem::take(&mut req.context),
         tag,
         started,
         is_async,
+        span: span.clone(),
     };
-    let parsed = Command::parse(&req.method, req.args, shared.db.protected(), shared.limits);
+    let parsed = Command::parse(&delivery.method, req.args, &shared.parse_cx());
     async {
-        let cmd = match parsed {
-            Ok(c) => c,
+        match parsed {
             Err(e) => {
-                let failure = failure_of(e.kind(), &meta.method, e.to_string());
-                finish(shared, commit, meta, "refused", Err(failure)).await;
-                return;
+                command::refused(&delivery.method, &shared.instance);
+                let refused = Outcome::Refused(Failure::of(&e));
+                shared.responder(commit).answer(&delivery, refused).await;
             }
-        };
-        if let Some(failure) = refusal(shared, &cmd, &meta) {
-            finish(shared, commit, meta, "refused", Err(failure)).await;
-            return;
-        }
-        if cmd.is_mutating() {
-            let digest = shared.journal.digest(&meta.method, &canonical);
-            let job = Job {
-                cmd,
-                meta,
-                digest,
-                span: tracing::Span::current(),
-            };
-            if let Err(mpsc::error::SendError(_)) = jobs.send(job).await {
-                // The worker is gone: the session is closing. Leave the message
-                // unacknowledged so the broker hands it out again.
-                tracing::debug!("session closing; command left for redelivery");
+            Ok(Command::Read(cmd)) => read(shared, commit, cmd, delivery).await,
+            Ok(Command::Write(cmd)) => {
+                let digest = shared
+                    .journal
+                    .digest(&delivery.method, canonical.as_deref().map_or("", |c| c));
+                route_write(shared, commit, jobs, cmd, delivery, digest).await;
             }
-            return;
         }
-        read(shared, commit, cmd, meta).await;
     }
     .instrument(span)
     .await;
 }
 
-/// A request the agent will not serve although it parsed.
-fn refusal<D>(shared: &Shared<D>, cmd: &Command, meta: &Meta) -> Option<Failure> {
-    if matches!(cmd, Command::EnableRoot(_)) && !shared.allow_root_enable {
-        return Some(Failure::not_supported(
-            "enabling root is switched off on this host (amqp.allow_root_enable = false)",
-        ));
-    }
-    if cmd.is_mutating() && meta.call.is_none() && cmd.needs_generated_password() {
-        return Some(Failure::bad_request(
+/// Hands a mutation to the worker, unless it cannot run as sent.
+async fn route_write<D: Database, C: Commit>(
+    shared: &Shared<D>,
+    commit: &C,
+    jobs: &mpsc::Sender<Job>,
+    cmd: Write,
+    delivery: Delivery,
+    digest: String,
+) {
+    if !delivery.is_call() && cmd.needs_generated_password() {
+        cmd.finished(&shared.instance, false);
+        let refused = Outcome::Refused(Failure::bad_request(
             "no password given: a generated password can only be handed back to a call, \
              not a cast; send a password or make the request a call",
         ));
+        shared.responder(commit).answer(&delivery, refused).await;
+        return;
     }
-    None
-}
-
-/// Answers (or silently rejects) a delivery that could not be decoded.
-async fn refuse_undecodable<D, C: Commit>(
-    shared: &Shared<D>,
-    commit: &C,
-    de: DecodeError,
-    tag: u64,
-) {
-    let result = if de.error.is_silent() {
-        // Telling the sender anything, even that it failed, would help
-        // whoever forged it.
-        tracing::warn!(reason = %shown(&de.error.detail()), "encrypted message refused without a reply");
-        commit.reject(tag).await
-    } else {
-        tracing::warn!(reason = %shown(&de.error.to_string()), "message refused");
-        match &de.call {
-            Some(call) => {
-                let body = shared.codec.encode_reply(&call.msg_id, Err(&de.failure()));
-                commit.commit(&[reply_to(call, &body)], Some(tag)).await
-            }
-            None => commit.reject(tag).await,
-        }
+    let job = Job {
+        cmd,
+        delivery,
+        digest,
     };
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "refusal not sent; the broker will redeliver");
+    if let Err(mpsc::error::SendError(_)) = jobs.send(job).await {
+        // The worker is gone: the session is closing. Leave the message
+        // unacknowledged so the broker hands it out again.
+        tracing::debug!("session closing; command left for redelivery");
     }
 }
 
 /// Serves a command that changes nothing.
-async fn read<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, cmd: Command, meta: Meta) {
+async fn read<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, cmd: Read, d: Delivery) {
     let turn = shared.listings.enter(&cmd).await;
-    let outcome =
-        match apply_with_retry(shared, &cmd, &meta, Mode::Fresh, &Generated::default()).await {
-            Some(o) => o,
-            None => return,
-        };
-    let (label, outcome) = match outcome {
-        Ok(v) => ("ok", Ok(v)),
-        Err(e) => ("failed", Err(mysql_failure(&e, &meta.method))),
+    let Some(result) = apply_with_retry(shared, Work::Read(&cmd), &d, Attempt::First).await else {
+        return;
     };
-    let size = finish(shared, commit, meta, label, outcome).await;
+    let ok = result.is_ok();
+    let outcome = match result {
+        Ok(v) => Outcome::Done(v),
+        Err(e) => Outcome::Failed(Failure::of(&e)),
+    };
+    let sent = shared.responder(commit).answer(&d, outcome).await;
     // Held until the answer is committed: released at encoding instead, the
     // bodies waiting for their commit piled up (12.2 MiB at 32 in flight
     // instead of 11.0) for no gain in throughput.
     drop(turn);
-    if label == "ok" {
-        shared.listings.answered(&cmd, size);
+    if ok {
+        shared.listings.answered(&cmd, sent.bytes);
     }
-    if size >= super::listings::LARGE_ANSWER {
+    if sent.bytes >= super::listings::LARGE_ANSWER {
         shared.reclaimer.large_answer();
-    }
-}
-
-/// Applies a command, retrying while mysqld is away, within the caller's
-/// patience. `None` when shutdown came first: the command is then neither
-/// answered nor acknowledged, and the broker redelivers it.
-pub async fn apply_with_retry<D: Database>(
-    shared: &Shared<D>,
-    cmd: &Command,
-    meta: &Meta,
-    mode: Mode,
-    generated: &Generated,
-) -> Option<Result<Value, MysqlError>> {
-    let window = match &meta.call {
-        Some(c) => c.timeout.unwrap_or(shared.patience.call),
-        None => shared.patience.cast,
-    };
-    let deadline = meta.started.checked_add(window).unwrap_or(meta.started);
-    let mut backoff = Backoff::new();
-    let mut waited = false;
-    let mut mode = mode;
-    loop {
-        match cmd.apply(shared.env(), mode, generated).await {
-            Err(e)
-                if e.is_transient()
-                    && Instant::now() < deadline
-                    && !shared.shutdown.is_cancelled() =>
-            {
-                if !waited {
-                    tracing::warn!(error = %e, "mysqld unavailable; retrying");
-                    waited = true;
-                }
-                // mysqld may have applied part of it before going away (or
-                // the statement may have landed and only its answer been
-                // lost): the next attempt counts what is there as done.
-                mode = Mode::Recovering;
-                tokio::select! {
-                    _ = shared.shutdown.cancelled() => {
-                        tracing::info!("stopping; command left for redelivery");
-                        return None;
-                    }
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                }
-            }
-            other => return Some(other),
-        }
-    }
-}
-
-/// The outgoing answer for a request: a reply for a call, a conductor
-/// notification for a cast that asked for one.
-pub fn answer_body<D>(
-    shared: &Shared<D>,
-    meta: &Meta,
-    outcome: Result<&Value, &Failure>,
-) -> Option<Vec<u8>> {
-    match &meta.call {
-        Some(call) => Some(shared.codec.encode_reply(&call.msg_id, outcome)),
-        None => {
-            let note = outcome.map(|_| ()).map_err(|f| f.message());
-            shared
-                .conductor
-                .notification(&shared.codec, &meta.context, note)
-        }
-    }
-}
-
-/// Publishes the answer and acknowledges the delivery together. Returns
-/// false when the broker did not take them (the delivery will come again).
-pub async fn commit_answer<D, C: Commit>(
-    shared: &Shared<D>,
-    commit: &C,
-    meta: &Meta,
-    body: Option<&[u8]>,
-) -> bool {
-    let (exchange, topic) = shared.conductor.route();
-    let out: Vec<Outgoing<'_>> = match (body, &meta.call) {
-        (Some(b), Some(call)) => vec![reply_to(call, b)],
-        (Some(b), None) => vec![Outgoing {
-            exchange,
-            routing_key: topic,
-            body: b,
-        }],
-        (None, _) => Vec::new(),
-    };
-    match commit.commit(&out, Some(meta.tag)).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "answer not sent; the broker will redeliver");
-            false
-        }
-    }
-}
-
-/// Answers, acknowledges, and logs the command's one line. Returns the
-/// answer's size in bytes.
-pub async fn finish<D, C: Commit>(
-    shared: &Shared<D>,
-    commit: &C,
-    meta: Meta,
-    label: &str,
-    outcome: Result<Value, Failure>,
-) -> usize {
-    let body = answer_body(shared, &meta, outcome.as_ref());
-    // The answer is encoded; the result's tree of values can go before the
-    // broker round trip.
-    let failure = outcome.err();
-    commit_answer(shared, commit, &meta, body.as_deref()).await;
-    log_line(&meta, label, failure.as_ref());
-    body.map_or(0, |b| b.len())
-}
-
-/// The one log line per command (inside its delivery span: id, method,
-/// kind): outcome and duration.
-pub fn log_line(meta: &Meta, label: &str, failure: Option<&Failure>) {
-    let ms = meta.started.elapsed().as_secs_f64() * 1000.0;
-    let request_id = shown(meta.context.request_id().unwrap_or(""));
-    match failure {
-        None => {
-            tracing::info!(outcome = label, duration_ms = ms, %request_id, "command")
-        }
-        Some(f) => {
-            tracing::warn!(outcome = label, class = f.class(), error = %shown(f.message()), duration_ms = ms, %request_id, "command")
-        }
-    }
-}
-
-fn reply_to<'a>(call: &'a Call, body: &'a [u8]) -> Outgoing<'a> {
-    Outgoing {
-        exchange: "",
-        routing_key: call.reply_q.as_str(),
-        body,
-    }
-}
-
-/// The failure the control plane sees for an error of mysqld's side.
-pub fn mysql_failure(e: &MysqlError, method: &str) -> Failure {
-    failure_of(mysql_failure_kind(e), method, e.to_string())
-}
-
-/// Builds the wire failure of a kind.
-pub fn failure_of(kind: FailureKind, method: &str, message: String) -> Failure {
-    match kind {
-        FailureKind::BadRequest => Failure::bad_request(message),
-        FailureKind::UserNotFound => Failure::user_not_found(message),
-        FailureKind::DatabaseNotFound => Failure::database_not_found(message),
-        FailureKind::GuestError => Failure::guest_error(message),
-        FailureKind::NotSupported => Failure::not_supported(message),
-        FailureKind::NoSuchMethod => Failure::no_such_method(method),
     }
 }

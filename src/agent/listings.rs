@@ -14,11 +14,12 @@
 //! (175 instead of 111 listings of 1,000 accounts per second) but peak at
 //! 11.9 MiB instead of 11.0: too close to the 12 MiB the agent is allowed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::command::Command;
+use crate::command::Read;
 
 /// An answer at least this large makes its method's next listings wait
 /// their turn, and has the allocator's free pages returned once such
@@ -29,16 +30,17 @@ pub const LARGE_ANSWER: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Listings {
     turn: Semaphore,
-    /// Per listing method: its last answer was large (or there was none
-    /// yet: a first burst of listings on a large server waits its turn too).
-    large: [AtomicBool; 4],
+    /// Per listing method: its last answer was small. A method with no
+    /// answer yet counts as large: a first burst of listings on a large
+    /// server waits its turn too.
+    small: Mutex<HashMap<&'static str, bool>>,
 }
 
 impl Default for Listings {
     fn default() -> Self {
         Listings {
             turn: Semaphore::new(1),
-            large: std::array::from_fn(|_| AtomicBool::new(true)),
+            small: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -46,9 +48,8 @@ impl Default for Listings {
 impl Listings {
     /// Waits for this command's turn when it is a listing whose last answer
     /// was large; `None` (no waiting) for everything else.
-    pub async fn enter(&self, cmd: &Command) -> Option<SemaphorePermit<'_>> {
-        let slot = kind(cmd)?;
-        if !self.large[slot].load(Ordering::Relaxed) {
+    pub async fn enter(&self, cmd: &Read) -> Option<SemaphorePermit<'_>> {
+        if !cmd.is_listing() || self.was_small(cmd.name()) {
             return None;
         }
         // The semaphore is never closed, so acquiring only waits.
@@ -56,20 +57,18 @@ impl Listings {
     }
 
     /// Notes the size of a command's answer.
-    pub fn answered(&self, cmd: &Command, size: usize) {
-        if let Some(slot) = kind(cmd) {
-            self.large[slot].store(size >= LARGE_ANSWER, Ordering::Relaxed);
+    pub fn answered(&self, cmd: &Read, size: usize) {
+        if cmd.is_listing()
+            && let Ok(mut small) = self.small.lock()
+        {
+            small.insert(cmd.name(), size < LARGE_ANSWER);
         }
     }
-}
 
-/// Which listing method, as an index into `large`.
-fn kind(cmd: &Command) -> Option<usize> {
-    match cmd {
-        Command::ListUsers(_) => Some(0),
-        Command::ListDatabases(_) => Some(1),
-        Command::ListActions(..) => Some(2),
-        Command::ListDatabaseUsers(..) => Some(3),
-        _ => None,
+    fn was_small(&self, method: &str) -> bool {
+        self.small
+            .lock()
+            .map(|s| s.get(method).copied().unwrap_or(false))
+            .unwrap_or(false)
     }
 }

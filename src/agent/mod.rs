@@ -4,20 +4,35 @@
 //! journal, mysqld's pool) and hands over to `session`, which connects to
 //! the broker's hosts in turn, serves a session until it breaks or shutdown
 //! is asked for, and starts again. A session's deliveries go through
-//! `handler`: reads run concurrently, mutations go to the worker in
-//! `mutation`, which runs those on different accounts and databases
-//! concurrently and those on the same one in arrival order (`scheduler`),
-//! and a message is acknowledged only once its answer is published.
+//! `handler` (decode → parse → route): reads run concurrently, mutations go
+//! to the worker in `mutation`, which runs those on different accounts and
+//! databases concurrently and those on the same one in arrival order
+//! (`scheduler`). Every answer leaves through `respond`, and a message is
+//! acknowledged only in the same broker transaction as its answer.
+//!
+//! | file | owns |
+//! | --- | --- |
+//! | `session.rs` | broker sessions, host rotation, the heartbeat |
+//! | `handler.rs` | one delivery: decode → parse → route; reads |
+//! | `delivery.rs` | [`Delivery`](delivery::Delivery): reply route, span, deadline |
+//! | `respond.rs` | [`Outcome`](respond::Outcome) and the one answer path |
+//! | `mutation.rs` | the exactly-once worker |
+//! | `scheduler.rs` | which mutations may run together |
+//! | `retry.rs`, `backoff.rs` | waiting for mysqld and the broker |
+//! | `recovery.rs` | settling actions whose messages never came back |
+//! | `listings.rs` | large listings one at a time |
 
 mod backoff;
-mod handler;
-mod listings;
-mod mutation;
-mod recovery;
-mod scheduler;
+pub(crate) mod delivery;
+pub(crate) mod handler;
+pub(crate) mod listings;
+pub(crate) mod mutation;
+pub(crate) mod recovery;
+pub(crate) mod respond;
+mod retry;
+pub(crate) mod scheduler;
 mod session;
-#[cfg(any(test, feature = "fakes"))]
-pub mod testkit;
+pub(crate) mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,14 +41,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::amqp::Topology;
 use crate::command::Limits;
-use crate::conductor::Conductor;
+use crate::conductor::{Conductor, ServiceStatus};
 use crate::config::Config;
+use crate::instance::Instance;
 use crate::journal::Journal;
-use crate::mysql::{Mysql, Protected};
+use crate::model::Protected;
+use crate::mysql::Mysql;
 use crate::rpc::{Codec, Crypto, ReplayGuard};
-use handler::{Patience, Shared};
-
-pub use session::DRAIN_TIMEOUT;
+use delivery::Patience;
+use shared::Shared;
 
 /// How often the memory of ciphertext is written out.
 const REPLAY_PERSIST_EVERY: Duration = Duration::from_secs(60);
@@ -89,12 +105,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         // while mysqld is away; commands wait for it within their patience.
         tracing::warn!(socket = %cfg.mysql.socket.display(), error = %e, "mysqld unavailable at start; serving anyway");
     }
-    let topology = Topology::for_guest(
-        &cfg.amqp.exchange,
-        &cfg.guest_id,
-        &cfg.amqp.conductor_topic,
-        &cfg.amqp.rabbit,
-    );
+    let topology = Topology::for_guest(&cfg.amqp.exchange, &cfg.guest_id, &cfg.amqp.rabbit);
     let shared = Arc::new(Shared {
         codec,
         db: mysql,
@@ -110,7 +121,18 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         allow_root_enable: cfg.amqp.allow_root_enable,
         patience: Patience::default(),
         scheduler: scheduler::Scheduler::new(crate::mysql::POOL_SIZE),
+        instance: Instance::new(
+            cfg.trove.await_prepare,
+            &cfg.trove.prepare_marker_dir,
+            &cfg.mysql.mount_point,
+        ),
     });
+    if shared.instance.heartbeat(ServiceStatus::Healthy).is_none() {
+        tracing::info!(
+            markers = %cfg.trove.prepare_marker_dir.display(),
+            "waiting for Trove's prepare: no heartbeat until it runs"
+        );
+    }
     let reclaimer = {
         let shared = shared.clone();
         tokio::spawn(async move { shared.reclaimer.run(shared.shutdown.clone()).await })
@@ -166,6 +188,16 @@ pub enum AgentError {
     /// Something about the host makes running impossible.
     #[error("{0}")]
     Fatal(String),
+}
+
+impl crate::model::Classify for AgentError {
+    fn wire_class(&self) -> crate::model::WireClass {
+        crate::model::WireClass::GuestError
+    }
+
+    fn disposition(&self) -> crate::model::Disposition {
+        crate::model::Disposition::Fatal
+    }
 }
 
 /// Pings systemd's watchdog while the runtime keeps scheduling this task: a

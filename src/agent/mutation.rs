@@ -8,8 +8,8 @@
 //!    resend, provided it carries the same command (the journal keeps a
 //!    keyed digest of each): a finished action is answered from the
 //!    journal, a queued one is applied, a running one is applied in recovery
-//!    mode (what it already did counts as done). A known id with another
-//!    command is refused, never applied in the journaled one's place;
+//!    (what it already did counts as done). A known id with another command
+//!    is refused, never applied in the journaled one's place;
 //! 2. otherwise the action is admitted `running`, on disk before any SQL
 //!    (an `async` call is admitted `queued`, answered, then started);
 //! 3. passwords the caller left to the agent are generated;
@@ -28,14 +28,16 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::handler::{
-    Job, Meta, Shared, answer_body, apply_with_retry, commit_answer, failure_of, finish, log_line,
-    mysql_failure,
-};
+use super::delivery::Delivery;
+use super::handler::Job;
+use super::respond::Outcome;
+use super::retry::{Work, apply_with_retry};
+use super::scheduler::Gate;
+use super::shared::Shared;
 use crate::amqp::Commit;
-use crate::command::{Command, Database, FailureKind};
+use crate::command::Write;
 use crate::journal::{Action, NewAction, Status};
-use crate::mysql::users::Mode;
+use crate::model::{Attempt, Database};
 use crate::rpc::Failure;
 
 /// Receives mutating commands in the order they arrived and runs each as
@@ -48,15 +50,15 @@ where
 {
     let tasks = TaskTracker::new();
     while let Some(job) = jobs.recv().await {
-        let mut gates = job.cmd.gates();
-        if let Some(id) = &job.meta.id {
+        let mut gates: Vec<Gate> = job.cmd.gates().into_iter().map(Gate::Resource).collect();
+        if let Some(id) = &job.delivery.id {
             // Two deliveries of one message must not both find it unknown.
-            gates.push(format!("id:{}", id.as_str()));
+            gates.push(Gate::Message(id.as_str().to_owned()));
         }
         let mut turn = shared.scheduler.enter(gates);
         let shared = shared.clone();
         let commit = commit.clone();
-        let span = job.span.clone();
+        let span = job.delivery.span.clone();
         tasks.spawn(
             async move {
                 turn.ready().await;
@@ -73,30 +75,29 @@ where
 async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
     let Job {
         mut cmd,
-        meta,
+        delivery: d,
         digest,
-        ..
     } = job;
-    let known = meta
-        .id
-        .as_ref()
-        .and_then(|id| shared.journal.find_unique(id.as_str()));
+    let responder = shared.responder(commit);
+    let known =
+        d.id.as_ref()
+            .and_then(|id| shared.journal.find_unique(id.as_str()));
     if let Some(a) = &known
-        && a.digest.as_deref().is_some_and(|d| d != digest)
+        && a.digest.as_deref().is_some_and(|k| k != digest)
     {
         tracing::warn!(
             action = a.id,
             "a message reuses the id of another command; refused"
         );
-        let failure = Failure::bad_request(
+        let refused = Outcome::Refused(Failure::bad_request(
             "this message's _unique_id belongs to another command; it is not applied",
-        );
-        finish(shared, commit, meta, "refused", Err(failure)).await;
+        ));
+        responder.answer(&d, refused).await;
         return;
     }
-    let early = meta.is_async && meta.call.is_some();
-    let (action, mode) = match known {
-        Some(a) if a.status.is_finished() && a.answered && meta.call.is_none() => {
+    let early = d.is_async && d.is_call();
+    let (action, attempt) = match known {
+        Some(a) if a.status.is_finished() && a.answered && !d.is_call() => {
             // A cast published twice (oslo republishes when its connection
             // broke before it knew the first went out) whose outcome the
             // conductor already has: a second notification would be a
@@ -105,32 +106,36 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
                 action = a.id,
                 "already applied and reported; acknowledged without a second notification"
             );
-            finish_silently(shared, commit, meta).await;
+            responder.answer(&d, Outcome::Duplicate).await;
             return;
         }
         Some(a) if a.status.is_finished() => {
             tracing::info!(action = a.id, "already applied; answering from the journal");
-            answer_recorded(shared, commit, &cmd, meta, a).await;
+            cmd.finished(&shared.instance, a.status == Status::Success);
+            let recorded = match a.status {
+                Status::Success => Ok(a.result.clone().unwrap_or(Value::Null)),
+                _ => Err(Failure::new(
+                    a.failure_class
+                        .unwrap_or(crate::model::WireClass::GuestError),
+                    a.finished_message.clone().unwrap_or_default(),
+                )),
+            };
+            answer(shared, commit, &cmd, &d, &a, recorded, Source::Journal).await;
             return;
         }
         Some(a) if a.status == Status::Running => {
             tracing::info!(action = a.id, "interrupted while running; finishing it");
-            (a, Mode::Recovering)
+            (a, Attempt::Recovery)
         }
-        Some(a) => (a, Mode::Fresh),
+        Some(a) => (a, Attempt::First),
         None => {
-            let Some((action_type, resource_type, resource_id)) = cmd.action() else {
-                return;
-            };
             let new = NewAction {
-                action_type,
-                resource_type,
-                resource_id,
-                method: meta.method.clone(),
-                unique_id: meta.id.as_ref().map(|id| id.as_str().to_owned()),
+                action_type: cmd.action(),
+                method: d.method.clone(),
+                unique_id: d.id.as_ref().map(|id| id.as_str().to_owned()),
                 resources: cmd.resources(),
-                context: Some(meta.context.without_credentials()),
-                call: meta.call.is_some(),
+                context: Some(d.context.without_credentials()),
+                call: d.is_call(),
                 digest: Some(digest),
             };
             // An async call is answered with its queued action before it
@@ -141,7 +146,7 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
                 shared.journal.admit_running(new).await
             };
             match admitted {
-                Ok(a) => (a, Mode::Fresh),
+                Ok(a) => (a, Attempt::First),
                 Err(e) => {
                     // Without a durable record the command must not run: leave
                     // it unacknowledged for the broker to hand out again.
@@ -154,22 +159,28 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
     let generated = match cmd.generate_passwords() {
         Ok(g) => g,
         Err(e) => {
-            let failure = mysql_failure(&e, &meta.method);
-            record_and_answer(shared, commit, &cmd, meta, action.id, Err(failure), None).await;
+            record_and_answer(
+                shared,
+                commit,
+                &cmd,
+                &d,
+                action.id,
+                Err(Failure::of(&e)),
+                None,
+            )
+            .await;
             return;
         }
     };
-    let mut early_answer = false;
+    let mut answered_early = false;
     if early {
         // The caller wants the queued action now and will read the outcome
         // with get_action; the generated password goes with it, once.
         let reply = json!({"action": action.public_json(), "passwords": generated.to_json()});
-        let body = answer_body(shared, &meta, Ok(&reply));
-        if !commit_answer(shared, commit, &meta, body.as_deref()).await {
+        if !responder.answer(&d, Outcome::Queued(reply)).await.committed {
             return;
         }
-        early_answer = true;
-        log_line(&meta, "queued", None);
+        answered_early = true;
     }
     if action.status == Status::Queued
         && let Err(e) = shared.journal.start(action.id).await
@@ -180,18 +191,15 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
     let slot = shared.scheduler.slot().await;
     // Boxed: the SQL's future is most of a mutation's state, and only the
     // few holding a slot need it; the others wait in a small one.
-    let applied = Box::pin(apply_with_retry(shared, &cmd, &meta, mode, &generated)).await;
+    let applied = Box::pin(apply_with_retry(shared, Work::Write(&cmd), &d, attempt)).await;
     drop(slot);
-    let Some(outcome) = applied else {
+    let Some(result) = applied else {
         return;
     };
-    let outcome = outcome.map_err(|e| mysql_failure(&e, &meta.method));
-    let passwords = (!generated.is_empty()).then(|| generated.to_json());
-    if early_answer {
-        let stored = outcome
-            .as_ref()
-            .map(|v| stored_result(&cmd, v))
-            .map_err(journal_failure);
+    let result = result.map_err(|e| Failure::of(&e));
+    cmd.finished(&shared.instance, result.is_ok());
+    if answered_early {
+        let stored = journaled(&cmd, &result);
         match shared
             .journal
             .finish(action.id, stored)
@@ -203,83 +211,79 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
         }
         return;
     }
-    cmd_passwords_dropped(&mut cmd);
-    record_and_answer(shared, commit, &cmd, meta, action.id, outcome, passwords).await;
+    let passwords = (!generated.is_empty()).then(|| generated.to_json());
+    drop(generated);
+    record_and_answer(shared, commit, &cmd, &d, action.id, result, passwords).await;
 }
 
 /// Records the outcome, answers, and marks the action answered.
 async fn record_and_answer<D: Database, C: Commit>(
     shared: &Shared<D>,
     commit: &C,
-    cmd: &Command,
-    meta: Meta,
+    cmd: &Write,
+    d: &Delivery,
     id: u64,
-    outcome: Result<Value, Failure>,
+    result: Result<Value, Failure>,
     passwords: Option<Value>,
 ) {
-    let stored = outcome
-        .as_ref()
-        .map(|v| stored_result(cmd, v))
-        .map_err(journal_failure);
-    let action = match shared.journal.finish(id, stored).await {
+    let action = match shared.journal.finish(id, journaled(cmd, &result)).await {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "cannot journal the outcome; leaving the command for redelivery");
             return;
         }
     };
-    let label = if outcome.is_ok() { "ok" } else { "failed" };
     answer(
-        shared, commit, cmd, meta, &action, outcome, passwords, label,
+        shared,
+        commit,
+        cmd,
+        d,
+        &action,
+        result,
+        Source::Fresh(passwords),
     )
     .await;
 }
 
-/// Acknowledges a delivery without publishing anything, and logs it.
-async fn finish_silently<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, meta: Meta) {
-    commit_answer(shared, commit, &meta, None).await;
-    log_line(&meta, "duplicate", None);
-}
-
-/// Answers a request whose action already finished, from the journal.
-async fn answer_recorded<D: Database, C: Commit>(
-    shared: &Shared<D>,
-    commit: &C,
-    cmd: &Command,
-    meta: Meta,
-    a: Action,
-) {
-    let outcome = match a.status {
-        Status::Success => Ok(a.result.clone().unwrap_or(Value::Null)),
-        _ => Err(failure_of(
-            FailureKind::from_name(a.failure_class.as_deref().unwrap_or("")),
-            &meta.method,
-            a.finished_message.clone().unwrap_or_default(),
-        )),
-    };
-    answer(shared, commit, cmd, meta, &a, outcome, None, "duplicate").await;
+/// Where an answer's outcome comes from.
+#[derive(Debug)]
+enum Source {
+    /// The command just ran; with the passwords it generated, if any.
+    Fresh(Option<Value>),
+    /// A resent or redelivered command, answered from the journal.
+    Journal,
 }
 
 /// Publishes the outcome (in the action shape where the request asks for
-/// it), acknowledges, marks the action answered, and logs the command.
-#[allow(clippy::too_many_arguments)]
+/// it), acknowledges, and marks the action answered.
 async fn answer<D: Database, C: Commit>(
     shared: &Shared<D>,
     commit: &C,
-    cmd: &Command,
-    meta: Meta,
+    cmd: &Write,
+    d: &Delivery,
     action: &Action,
-    outcome: Result<Value, Failure>,
-    passwords: Option<Value>,
-    label: &str,
+    result: Result<Value, Failure>,
+    source: Source,
 ) {
-    let reply = reply_value(cmd, &meta, action, passwords);
-    let wire = match (&reply, &outcome) {
-        (_, Err(f)) => Err(f),
-        (Some(v), Ok(_)) | (None, Ok(v)) => Ok(v),
+    // A call to a method Trove sends as a cast, and regenerate_password,
+    // get `{"action", "passwords"}` instead of Trove's shape.
+    let result = match result {
+        Ok(_) if d.is_call() && cmd.replies_with_action() => {
+            let passwords = match &source {
+                Source::Fresh(Some(p)) => p.clone(),
+                _ => json!({}),
+            };
+            Ok(json!({"action": action.public_json(), "passwords": passwords}))
+        }
+        other => other,
     };
-    let body = answer_body(shared, &meta, wire);
-    let marked = if commit_answer(shared, commit, &meta, body.as_deref()).await {
+    let outcome = match (source, result) {
+        (Source::Fresh(_), Ok(v)) => Outcome::Done(v),
+        (Source::Fresh(_), Err(f)) => Outcome::Failed(f),
+        (Source::Journal, recorded) => Outcome::Recorded(recorded),
+    };
+    let sent = shared.responder(commit).answer(d, outcome).await;
+    let marked = if sent.committed {
         shared.journal.answered(action.id)
     } else {
         shared.journal.unsent(action.id)
@@ -287,46 +291,15 @@ async fn answer<D: Database, C: Commit>(
     if let Err(e) = marked {
         tracing::warn!(error = %e, "cannot journal whether the answer went out");
     }
-    log_line(&meta, label, outcome.as_ref().err());
 }
 
-/// For a call to a method Trove sends as a cast, and for
-/// `regenerate_password`: `{"action", "passwords"}` instead of Trove's shape.
-fn reply_value(
-    cmd: &Command,
-    meta: &Meta,
-    action: &Action,
-    passwords: Option<Value>,
-) -> Option<Value> {
-    let wants_action = meta.call.is_some()
-        && (cmd.is_trove_cast() || matches!(cmd, Command::RegeneratePassword(_)));
-    wants_action.then(|| json!({"action": action.public_json(), "passwords": passwords.unwrap_or_else(|| json!({}))}))
-}
-
-/// What the journal keeps of a result: never a password.
-fn stored_result(cmd: &Command, v: &Value) -> Option<Value> {
-    match cmd {
-        Command::EnableRoot(_) => {
-            let mut v = v.clone();
-            if let Some(m) = v.as_object_mut() {
-                m.insert("_password".into(), Value::Null);
-            }
-            Some(v)
-        }
-        _ => Some(v.clone()),
-    }
-}
-
-fn journal_failure(f: &Failure) -> (&str, String) {
-    (f.class(), f.message().to_owned())
-}
-
-/// Generated passwords have been handed to the reply; drop the command's
-/// copies now rather than at the end of the scope.
-fn cmd_passwords_dropped(cmd: &mut Command) {
-    if let Command::CreateUsers(users) = cmd {
-        for u in users.iter_mut() {
-            u.password = None;
-        }
+/// What the journal keeps of an outcome: never a password.
+fn journaled(
+    cmd: &Write,
+    result: &Result<Value, Failure>,
+) -> Result<Option<Value>, (crate::model::WireClass, String)> {
+    match result {
+        Ok(v) => Ok(Some(cmd.journaled(v.clone()))),
+        Err(f) => Err((f.class(), f.message().to_owned())),
     }
 }

@@ -11,24 +11,22 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::handler::Shared;
-use crate::amqp::{Commit, Outgoing};
-use crate::command::Database;
-use crate::command::names::{Account, DbName, HostPattern, UserName};
+use super::scheduler::Gate;
+use super::shared::Shared;
+use crate::amqp::Commit;
+use crate::command::{Effect, effect_of};
 use crate::journal::Action;
+use crate::model::{Database, Resource, WireClass};
 use crate::rpc::Context;
 
 const UNKNOWN: &str = "the agent stopped while this command was in hand and its message never came back; \
                        its outcome is unknown: check the resource";
 
-/// How long redeliveries get after the agent starts consuming.
-pub const GRACE: Duration = Duration::from_secs(60);
-
-/// Waits [`GRACE`], then settles the actions in `left` still unanswered.
+/// Waits the patience's grace, then settles the actions in `left` still
+/// unanswered.
 pub async fn sweep<D: Database, C: Commit>(
     shared: Arc<Shared<D>>,
     publisher: C,
@@ -40,8 +38,9 @@ pub async fn sweep<D: Database, C: Commit>(
     }
     tokio::select! {
         _ = done.cancelled() => return,
-        _ = tokio::time::sleep(GRACE) => {}
+        _ = tokio::time::sleep(shared.patience.grace) => {}
     }
+    let responder = shared.responder(&publisher);
     for a in shared
         .journal
         .unanswered()
@@ -50,9 +49,12 @@ pub async fn sweep<D: Database, C: Commit>(
     {
         // In line behind a redelivery of the same message that the worker
         // may be finishing right now; then read the action again.
-        let mut turn = shared
-            .scheduler
-            .enter(a.unique_id.iter().map(|u| format!("id:{u}")).collect());
+        let mut turn = shared.scheduler.enter(
+            a.unique_id
+                .iter()
+                .map(|u| Gate::Message(u.clone()))
+                .collect(),
+        );
         turn.ready().await;
         let Some(a) = shared.journal.get(a.id).filter(|a| !a.answered) else {
             continue;
@@ -68,8 +70,8 @@ pub async fn sweep<D: Database, C: Commit>(
         } else {
             let outcome = match reconcile(&shared.db, &a).await {
                 Some(Ok(())) => Ok(None),
-                Some(Err(msg)) => Err(("GuestError", msg)),
-                None => Err(("GuestError", UNKNOWN.to_owned())),
+                Some(Err(msg)) => Err((WireClass::GuestError, msg)),
+                None => Err((WireClass::GuestError, UNKNOWN.to_owned())),
             };
             match shared.journal.finish(a.id, outcome).await {
                 Ok(a) => a,
@@ -84,21 +86,13 @@ pub async fn sweep<D: Database, C: Commit>(
             && let Some(serde_json::Value::Object(saved)) = &a.context
         {
             let ctx = Context::from_map(saved.clone());
-            let outcome = match a.finished_success {
-                Some(true) => Ok(()),
+            let outcome = match a.status {
+                crate::journal::Status::Success => Ok(()),
                 _ => Err(a.finished_message.as_deref().unwrap_or("failed")),
             };
-            if let Some(body) = shared.conductor.notification(&shared.codec, &ctx, outcome) {
-                let (exchange, topic) = shared.conductor.route();
-                let note = Outgoing {
-                    exchange,
-                    routing_key: topic,
-                    body: &body,
-                };
-                if let Err(e) = publisher.commit(&[note], None).await {
-                    tracing::warn!(action = a.id, error = %e, "recovered outcome not sent; will retry at next start");
-                    continue;
-                }
+            if let Err(e) = responder.notify(&ctx, outcome).await {
+                tracing::warn!(action = a.id, error = %e, "recovered outcome not sent; will retry at next start");
+                continue;
             }
         }
         if let Err(e) = shared.journal.answered(a.id) {
@@ -111,35 +105,23 @@ pub async fn sweep<D: Database, C: Commit>(
 /// Whether an unfinished action took effect, judged from mysqld: `None`
 /// when its kind cannot be judged from the journal (or mysqld is away).
 async fn reconcile<D: Database>(db: &D, a: &Action) -> Option<Result<(), String>> {
-    let want_present = match a.action_type.as_str() {
-        "database_user_create" | "database_create" => true,
-        "database_user_delete" | "database_delete" => false,
-        _ => return None,
-    };
-    let users = a.resource_type == "database_user";
+    let effect = effect_of(a.action_type)?;
     let mut wrong = Vec::new();
     for r in &a.resources {
-        let present = if users {
-            let (name, host) = r.rsplit_once('@')?;
-            let account = Account {
-                name: UserName::parse(name).ok()?,
-                host: HostPattern::parse(host).ok()?,
-            };
-            db.account_exists(&account).await.ok()?
-        } else {
-            db.schema_exists(&DbName::parse(r).ok()?).await.ok()?
+        let present = match r {
+            Resource::User(account) => db.account_exists(account).await.ok()?,
+            Resource::Database(name) => db.schema_exists(name).await.ok()?,
         };
-        if present != want_present {
-            wrong.push(r.as_str());
+        if present != (effect == Effect::Present) {
+            wrong.push(r.to_string());
         }
     }
     Some(if wrong.is_empty() {
         Ok(())
     } else {
-        let state = if want_present {
-            "missing"
-        } else {
-            "still present"
+        let state = match effect {
+            Effect::Present => "missing",
+            Effect::Absent => "still present",
         };
         Err(format!(
             "the agent stopped while applying this command; after restart {state}: {}",

@@ -1,8 +1,7 @@
 //! Which mutations may run at the same time.
 //!
-//! Every mutation names the things it touches (`Command::gates`: each
-//! account, each database, the root account, and its message's
-//! `_unique_id`). Mutations that share none run concurrently; one that
+//! Every mutation names the things it touches ([`Gate`]s: each account and
+//! database of `Write::gates`, and its message's `_unique_id`). Mutations that share none run concurrently; one that
 //! shares any with earlier ones waits until those are done, so on any one
 //! account or database commands take effect in the order they arrived,
 //! exactly as when one worker applied everything in turn.
@@ -17,15 +16,28 @@
 //! the next.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use crate::model::Resource;
+
+/// Something two mutations must not work on at the same time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Gate {
+    /// An account or a database.
+    Resource(Resource),
+    /// A message, by `_unique_id`: two deliveries of it must not both find
+    /// it unknown to the journal.
+    Message(String),
+}
+
 /// The gates in use and the slots for SQL.
 #[derive(Debug)]
 pub struct Scheduler {
-    tails: Mutex<HashMap<String, Tail>>,
-    next: Mutex<u64>,
+    tails: Mutex<HashMap<Gate, Tail>>,
+    next: AtomicU64,
     slots: Arc<Semaphore>,
 }
 
@@ -41,7 +53,7 @@ struct Tail {
 pub struct Turn {
     scheduler: Arc<Scheduler>,
     seq: u64,
-    gates: Vec<String>,
+    gates: Vec<Gate>,
     before: Vec<oneshot::Receiver<()>>,
     // Dropped with the turn: each wakes the next mutation on one gate.
     _signals: Vec<oneshot::Sender<()>>,
@@ -52,22 +64,18 @@ impl Scheduler {
     pub fn new(slots: usize) -> Arc<Scheduler> {
         Arc::new(Scheduler {
             tails: Mutex::new(HashMap::new()),
-            next: Mutex::new(0),
+            next: AtomicU64::new(0),
             slots: Arc::new(Semaphore::new(slots.max(1))),
         })
     }
 
     /// Puts a mutation in line behind every earlier one sharing a gate.
     /// Must be called in arrival order.
-    pub fn enter(self: &Arc<Self>, mut gates: Vec<String>) -> Turn {
+    pub fn enter(self: &Arc<Self>, mut gates: Vec<Gate>) -> Turn {
         // A gate named twice would wait on itself.
         gates.sort_unstable();
         gates.dedup();
-        let seq = {
-            let mut next = lock(&self.next);
-            *next += 1;
-            *next
-        };
+        let seq = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let mut before = Vec::new();
         let mut signals = Vec::new();
         let mut tails = lock(&self.tails);
@@ -131,8 +139,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
-    fn gates(g: &[&str]) -> Vec<String> {
-        g.iter().map(|s| s.to_string()).collect()
+    fn gates(g: &[&str]) -> Vec<Gate> {
+        g.iter().map(|s| Gate::Message(s.to_string())).collect()
     }
 
     #[tokio::test]

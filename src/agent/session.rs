@@ -22,11 +22,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::backoff::Reconnect;
-use super::handler::{self, Incoming, Job, Shared};
+use super::handler::{self, Incoming, Job};
+use super::shared::Shared;
 use super::{mutation, recovery};
 use crate::amqp::{Session, Topology};
 use crate::conductor::ServiceStatus;
 use crate::config::{Config, Failover};
+use crate::model::{Classify, Disposition};
 use crate::mysql::Mysql;
 
 /// How long a draining agent waits for the commands in hand.
@@ -262,7 +264,8 @@ async fn serve(
     session.close().await;
 }
 
-/// Casts a heartbeat every `interval` with mysqld's state, starting at once.
+/// Casts a heartbeat every `interval` with mysqld's state (as the Trove
+/// instance's life lets it: see `instance`), starting at once.
 async fn heartbeat(
     shared: Arc<Shared<Mysql>>,
     publisher: crate::amqp::Publisher,
@@ -275,11 +278,20 @@ async fn heartbeat(
         tokio::select! {
             _ = done.cancelled() => return,
             _ = tick.tick() => {}
+            // prepare started or ended: say so now, as Trove's agent does.
+            _ = shared.instance.changed() => {}
         }
-        let status = match shared.db.ping().await {
+        let mysqld = match shared.db.ping().await {
             Ok(()) => ServiceStatus::Healthy,
-            Err(e) if e.is_transient() && !shared.mysql_socket_exists() => ServiceStatus::Shutdown,
+            Err(e) if e.disposition() == Disposition::Retry && !shared.mysql_socket_exists() => {
+                ServiceStatus::Shutdown
+            }
             Err(_) => ServiceStatus::Crashed,
+        };
+        // Before Trove's prepare, nothing: the instance is not built yet.
+        let Some(status) = shared.instance.heartbeat(mysqld) else {
+            tracing::debug!("no heartbeat: waiting for Trove's prepare");
+            continue;
         };
         if let Err(e) = shared
             .conductor

@@ -46,8 +46,6 @@ pub struct Topology {
     pub exchange: String,
     /// Queues consumed; each bound to the exchange with its own name.
     pub queues: Vec<String>,
-    /// Routing key of the conductor (`trove-conductor`).
-    pub conductor_topic: String,
     /// Exchange and queues are durable.
     pub durable: bool,
     /// Exchange and queues are auto-delete.
@@ -61,12 +59,7 @@ pub struct Topology {
 impl Topology {
     /// Trove's topology for one guest, declared as oslo declares it under
     /// `rabbit` (see the module's table).
-    pub fn for_guest(
-        exchange: &str,
-        guest_id: &str,
-        conductor_topic: &str,
-        rabbit: &RabbitConfig,
-    ) -> Self {
+    pub fn for_guest(exchange: &str, guest_id: &str, rabbit: &RabbitConfig) -> Self {
         let topic = format!("guestagent.{guest_id}");
         let mut queue_args = FieldTable::default();
         if rabbit.ha_queues {
@@ -92,7 +85,6 @@ impl Topology {
         Topology {
             exchange: exchange.to_owned(),
             queues: vec![topic.clone(), format!("{topic}.{guest_id}")],
-            conductor_topic: conductor_topic.to_owned(),
             durable: rabbit.durable(),
             auto_delete: rabbit.auto_delete,
             queue_args,
@@ -284,7 +276,7 @@ mod tests {
 
     #[test]
     fn trove_topology_by_default() {
-        let t = Topology::for_guest("trove", "abc", "trove-conductor", &RabbitConfig::default());
+        let t = Topology::for_guest("trove", "abc", &RabbitConfig::default());
         assert_eq!(t.queues, ["guestagent.abc", "guestagent.abc.abc"]);
         assert!(!t.durable && !t.auto_delete);
         assert!(t.queue_args.inner().is_empty() && t.consumer_args.inner().is_empty());
@@ -298,7 +290,7 @@ mod tests {
             quorum_max_memory_bytes: 1_000_000,
             ..RabbitConfig::default()
         };
-        let t = Topology::for_guest("trove", "abc", "c", &rabbit);
+        let t = Topology::for_guest("trove", "abc", &rabbit);
         assert!(t.durable && !t.auto_delete);
         assert_eq!(
             t.described(),
@@ -309,7 +301,7 @@ mod tests {
             ha_queues: true,
             ..RabbitConfig::default()
         };
-        let t = Topology::for_guest("trove", "abc", "c", &durable);
+        let t = Topology::for_guest("trove", "abc", &durable);
         assert_eq!(
             t.described(),
             "durable=true auto_delete=false {x-ha-policy: all}"
@@ -318,7 +310,7 @@ mod tests {
             cancel_on_failover: true,
             ..RabbitConfig::default()
         };
-        let t = Topology::for_guest("trove", "abc", "c", &cancel);
+        let t = Topology::for_guest("trove", "abc", &cancel);
         assert!(
             t.consumer_args
                 .inner()

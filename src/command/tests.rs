@@ -1,11 +1,26 @@
 //! Parsing tests: every refusal happens before anything reaches mysqld.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use super::read::list_databases::ListDatabases;
+use super::read::list_users::ListUsers;
+use super::write::create_database::CreateDatabase;
+use super::write::create_user::CreateUser;
+use super::write::enable_root::EnableRoot;
+use super::write::update_attributes::UpdateAttributes;
 use super::*;
+use crate::model::{Protected, Resource, WireClass};
 
 fn protected() -> Protected {
     Protected::new("os_admin", &[], &[])
+}
+
+fn cx(protected: &Protected) -> ParseCx<'_> {
+    ParseCx {
+        protected,
+        limits: LIMITS,
+        allow_root_enable: true,
+    }
 }
 
 const LIMITS: Limits = Limits { max_items: 100 };
@@ -14,7 +29,7 @@ fn parse(method: &str, args: Value) -> Result<Command, ParseError> {
     let Value::Object(map) = args else {
         panic!("args must be an object")
     };
-    Command::parse(method, map, &protected(), LIMITS)
+    Command::parse(method, map, &cx(&protected()))
 }
 
 fn user(name: &str, host: Value, pw: &str, dbs: Value) -> Value {
@@ -28,7 +43,7 @@ fn create_user_parses_databases_in_both_forms() {
         json!({"users": [user("app", json!("%"), "pw", json!([{"_name": "db1", "_character_set": null, "_collate": null}, "db2"]))]}),
     )
     .unwrap();
-    let Command::CreateUsers(users) = cmd else {
+    let Command::Write(Write::CreateUser(CreateUser(users))) = cmd else {
         panic!()
     };
     assert_eq!(users[0].account.to_string(), "app@%");
@@ -92,7 +107,7 @@ fn limits_and_types() {
 
 #[test]
 fn paging_arguments() {
-    let Command::ListUsers(p) = parse(
+    let Command::Read(Read::ListUsers(ListUsers(p))) = parse(
         "list_users",
         json!({"limit": 2, "marker": "a@%", "include_marker": true}),
     )
@@ -103,7 +118,7 @@ fn paging_arguments() {
         (p.limit, p.marker.as_deref(), p.include_marker),
         (Some(2), Some("a@%"), true)
     );
-    let Command::ListDatabases(p) =
+    let Command::Read(Read::ListDatabases(ListDatabases(p))) =
         parse("list_databases", json!({"limit": null, "marker": null})).unwrap()
     else {
         panic!()
@@ -150,7 +165,7 @@ fn system_names_refused_everywhere() {
 
 #[test]
 fn databases() {
-    let Command::CreateDatabases(d) = parse(
+    let Command::Write(Write::CreateDatabase(CreateDatabase(d))) = parse(
         "create_database",
         json!({"databases": [{"_name": "a", "_character_set": "utf8mb4", "_collate": null}, {"_name": "b"}]}),
     )
@@ -200,11 +215,15 @@ fn update_attributes_refuses_protected_targets() {
             "{bad}"
         );
     }
-    let Command::UpdateAttributes(a, c) = parse(
+    let Command::Write(Write::UpdateAttributes(UpdateAttributes {
+        account: a,
+        change: c,
+    })) = parse(
         "update_attributes",
         base(json!({"name": "app2", "password": "pw' ACCOUNT LOCK -- "})),
     )
-    .unwrap() else {
+    .unwrap()
+    else {
         panic!()
     };
     assert_eq!(a.to_string(), "app@%");
@@ -266,29 +285,113 @@ fn grants_check_every_database() {
 fn root_methods() {
     assert!(matches!(
         parse("enable_root", json!({})),
-        Ok(Command::EnableRoot(None))
+        Ok(Command::Write(Write::EnableRoot(EnableRoot(None))))
     ));
     assert!(matches!(
         parse("enable_root_with_password", json!({"root_password": null})),
-        Ok(Command::EnableRoot(None))
+        Ok(Command::Write(Write::EnableRoot(EnableRoot(None))))
     ));
     assert!(matches!(
         parse("enable_root_with_password", json!({"root_password": "pw"})),
-        Ok(Command::EnableRoot(Some(_)))
+        Ok(Command::Write(Write::EnableRoot(EnableRoot(Some(_)))))
     ));
     assert!(parse("enable_root_with_password", json!({"root_password": ""})).is_err());
     assert!(matches!(
         parse("get_root_password", json!({})),
-        Ok(Command::GetRootPassword)
+        Ok(Command::Read(Read::GetRootPassword(_)))
     ));
 }
 
 #[test]
 fn every_listed_method_parses_or_names_its_argument() {
-    for m in METHODS {
+    for m in method_names() {
         match parse(m, json!({})) {
             Ok(_) | Err(ParseError::Missing(_)) => {}
             Err(e) => panic!("{m}: {e}"),
         }
+    }
+}
+
+#[test]
+fn root_enable_switched_off_is_not_supported() {
+    let p = protected();
+    let off = ParseCx {
+        allow_root_enable: false,
+        ..cx(&p)
+    };
+    for m in ["enable_root", "enable_root_with_password"] {
+        let e = Command::parse(m, Map::new(), &off).unwrap_err();
+        assert_eq!(e.wire_class(), WireClass::NotSupported, "{m}");
+    }
+}
+
+#[test]
+fn unknown_method_is_worded_as_oslo_words_it() {
+    let e = parse("frobnicate", json!({})).unwrap_err();
+    assert_eq!(e.wire_class(), WireClass::NoSuchMethod);
+    assert_eq!(
+        e.to_string(),
+        "Endpoint does not support RPC method frobnicate"
+    );
+}
+
+#[test]
+fn every_write_names_its_resources_and_gates() {
+    let p = protected();
+    let writes = [
+        (
+            "create_user",
+            json!({"users": [user("a", json!("%"), "pw", json!(["d"]))]}),
+        ),
+        ("delete_user", json!({"user": {"_name": "a", "_host": "%"}})),
+        (
+            "update_attributes",
+            json!({"username": "a", "hostname": "%", "user_attrs": {"name": "b"}}),
+        ),
+        (
+            "change_passwords",
+            json!({"users": [{"name": "a", "host": "%", "password": "pw"}]}),
+        ),
+        (
+            "grant_access",
+            json!({"username": "a", "hostname": "%", "databases": ["d"]}),
+        ),
+        (
+            "revoke_access",
+            json!({"username": "a", "hostname": "%", "database": "d"}),
+        ),
+        ("create_database", json!({"databases": [{"_name": "d"}]})),
+        ("delete_database", json!({"database": {"_name": "d"}})),
+        (
+            "regenerate_password",
+            json!({"username": "a", "hostname": "%"}),
+        ),
+    ];
+    for (m, args) in writes {
+        let Value::Object(map) = args else {
+            unreachable!()
+        };
+        let Command::Write(w) = Command::parse(m, map, &cx(&p)).unwrap() else {
+            panic!("{m} is a write")
+        };
+        assert_eq!(w.resources().len(), 1, "{m}");
+        assert!(!w.gates().is_empty(), "{m}");
+    }
+    let Command::Write(w) = parse(
+        "update_attributes",
+        json!({"username": "a", "hostname": "%", "user_attrs": {"name": "b"}}),
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(w.gates().len(), 2, "a rename waits for its new name too");
+    for m in ["enable_root", "disable_root"] {
+        let Command::Write(w) = parse(m, json!({})).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            w.gates(),
+            vec![Resource::User(crate::model::Account::remote_root())]
+        );
     }
 }

@@ -4,10 +4,12 @@
 use super::{
     AmqpConfig, Broker, Config, ConfigError, DEFAULT_AMQP_URL, DEFAULT_CONDUCTOR_TOPIC,
     DEFAULT_DEDUP_WINDOW_SECS, DEFAULT_EXCHANGE, DEFAULT_LOG_LEVEL, DEFAULT_MAX_ITEMS,
-    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MYSQL_SOCKET, DEFAULT_MYSQL_USER, DEFAULT_PREFETCH,
-    DEFAULT_REPORT_INTERVAL, DEFAULT_STATE_DIR, LOG_LEVELS, LimitsConfig, LogConfig,
-    MAX_IN_FLIGHT_BYTES, MysqlConfig, StateConfig, TlsConfig, files, rabbit, url,
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MOUNT_POINT, DEFAULT_MYSQL_SOCKET, DEFAULT_MYSQL_USER,
+    DEFAULT_PREFETCH, DEFAULT_PREPARE_MARKER_DIR, DEFAULT_REPORT_INTERVAL, DEFAULT_STATE_DIR,
+    LOG_LEVELS, LimitsConfig, LogConfig, MAX_IN_FLIGHT_BYTES, MysqlConfig, StateConfig,
+    TROVE_MYSQL_SOCKET, TlsConfig, TroveConfig, files, rabbit, url,
 };
+use crate::model::Privilege;
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,6 +56,13 @@ pub(super) struct Layers {
     pub(super) password_file: Option<Sourced<String>>,
     pub(super) ignore_users: Option<Sourced<Vec<String>>>,
     pub(super) ignore_dbs: Option<Sourced<Vec<String>>>,
+    pub(super) mount_point: Option<Sourced<String>>,
+    pub(super) root_grant: Option<Sourced<Vec<String>>>,
+    pub(super) root_grant_option: Option<Sourced<bool>>,
+    pub(super) await_prepare: Option<Sourced<bool>>,
+    pub(super) prepare_marker_dir: Option<Sourced<String>>,
+    /// The base layer came from Trove's files (`--trove-config`).
+    pub(super) from_trove: bool,
     pub(super) state_dir: Option<Sourced<String>>,
     pub(super) dedup_window: Option<Sourced<i64>>,
     pub(super) log_level: Option<Sourced<String>>,
@@ -132,14 +141,43 @@ impl Layers {
             }
             _ => None,
         };
+        let socket = match self.socket {
+            Some(s) => absolute(s)?,
+            None => default_socket(self.from_trove),
+        };
+        let root_grant = match self.root_grant {
+            None => vec![
+                Privilege::parse("ALL")
+                    .map_err(|r| ConfigError::invalid(origin, "root_grant", r))?,
+            ],
+            Some(list) => {
+                let parsed = list
+                    .value
+                    .iter()
+                    .map(|p| Privilege::parse(p))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|r| list.invalid(r))?;
+                if parsed.is_empty() {
+                    return Err(list.invalid("must name at least one privilege"));
+                }
+                parsed
+            }
+        };
         let mysql = MysqlConfig {
-            socket: absolute_or(self.socket, DEFAULT_MYSQL_SOCKET)?,
+            socket,
             user: opt(self.user, DEFAULT_MYSQL_USER, |s| {
                 name(s, 80, "printable characters", |c| !c.is_control())
             })?,
             password,
             ignore_users: names(self.ignore_users, 80)?,
             ignore_dbs: names(self.ignore_dbs, 64)?,
+            mount_point: absolute_or(self.mount_point, DEFAULT_MOUNT_POINT)?,
+            root_grant,
+            root_grant_option: self.root_grant_option.is_none_or(|b| b.value),
+        };
+        let trove = TroveConfig {
+            await_prepare: self.await_prepare.map_or(self.from_trove, |b| b.value),
+            prepare_marker_dir: absolute_or(self.prepare_marker_dir, DEFAULT_PREPARE_MARKER_DIR)?,
         };
         let level = opt(self.log_level, DEFAULT_LOG_LEVEL, |s| {
             let level = s.value.to_ascii_lowercase();
@@ -186,8 +224,22 @@ impl Layers {
             },
             log: LogConfig { level },
             limits,
+            trove,
         })
     }
+}
+
+/// mysqld's socket when none is configured: the first that exists of the
+/// standard one and the one Trove's images use, preferring Trove's when the
+/// agent runs on Trove's files; when neither exists yet (mysqld still
+/// starting), the preferred one.
+fn default_socket(from_trove: bool) -> PathBuf {
+    let mut candidates = [DEFAULT_MYSQL_SOCKET, TROVE_MYSQL_SOCKET];
+    if from_trove {
+        candidates.reverse();
+    }
+    let found = candidates.iter().find(|c| Path::new(c).exists());
+    PathBuf::from(found.unwrap_or(&candidates[0]))
 }
 
 /// One entry per host of a checked URL, in the order written.

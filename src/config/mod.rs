@@ -53,8 +53,17 @@ pub const DEFAULT_CONDUCTOR_TOPIC: &str = "trove-conductor";
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(30);
 /// `amqp.prefetch`: unacknowledged deliveries the broker may send ahead.
 pub const DEFAULT_PREFETCH: u16 = 16;
-/// `mysql.socket`.
+/// `mysql.socket` when none is set and no candidate exists yet.
 pub const DEFAULT_MYSQL_SOCKET: &str = "/run/mysqld/mysqld.sock";
+/// Where Trove's guest images put mysqld's socket (the host side of the
+/// database container's `/var/run/mysqld`, Trove's `MYSQL_HOST_SOCKET_PATH`).
+pub const TROVE_MYSQL_SOCKET: &str = "/var/lib/mysqld/mysqld.sock";
+/// `mysql.mount_point`: the filesystem `get_filesystem_stats` reports
+/// (Trove's `[mysql] mount_point`).
+pub const DEFAULT_MOUNT_POINT: &str = "/var/lib/mysql";
+/// `trove.prepare_marker_dir`: where Trove's own agent keeps its
+/// `.guestagent.prepare.start` / `.end` markers (`BaseDbStatus.GUESTAGENT_DIR`).
+pub const DEFAULT_PREPARE_MARKER_DIR: &str = "/opt/trove-guestagent";
 /// `mysql.user`: the admin account the agent uses.
 pub const DEFAULT_MYSQL_USER: &str = "root";
 /// `state.dir`: the action journal lives here.
@@ -93,6 +102,28 @@ pub struct Config {
     pub log: LogConfig,
     /// Size and count limits on commands.
     pub limits: LimitsConfig,
+    /// The Trove instance's life: prepare and its markers.
+    pub trove: TroveConfig,
+}
+
+/// `[trove]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TroveConfig {
+    /// Until Trove's `prepare` has run once (its end marker exists), send no
+    /// heartbeat (then `building` while it runs), as Trove's own agent does.
+    /// On by default when the agent reads Trove's files.
+    pub await_prepare: bool,
+    /// Where the prepare markers live.
+    pub prepare_marker_dir: PathBuf,
+}
+
+impl Default for TroveConfig {
+    fn default() -> Self {
+        TroveConfig {
+            await_prepare: false,
+            prepare_marker_dir: PathBuf::from(DEFAULT_PREPARE_MARKER_DIR),
+        }
+    }
 }
 
 /// `[amqp]`.
@@ -166,6 +197,13 @@ pub struct MysqlConfig {
     pub ignore_users: Vec<String>,
     /// Extra protected database names, added to the built-in list elsewhere.
     pub ignore_dbs: Vec<String>,
+    /// The filesystem holding mysqld's data, for `get_filesystem_stats`.
+    pub mount_point: PathBuf,
+    /// What `enable_root` grants on `*.*` (Trove's `root_grant`).
+    pub root_grant: Vec<crate::model::Privilege>,
+    /// Whether `enable_root` grants `WITH GRANT OPTION` (Trove's
+    /// `root_grant_option`).
+    pub root_grant_option: bool,
 }
 
 /// `[state]`.
@@ -245,6 +283,9 @@ impl Default for MysqlConfig {
             password: None,
             ignore_users: Vec::new(),
             ignore_dbs: Vec::new(),
+            mount_point: PathBuf::from(DEFAULT_MOUNT_POINT),
+            root_grant: crate::model::Privilege::parse("ALL").into_iter().collect(),
+            root_grant_option: true,
         }
     }
 }
@@ -303,6 +344,7 @@ impl Config {
         let origin = trove_paths.first().map_or(Path::new(""), PathBuf::as_path);
         let mut layers = Layers::default();
         trove::read(trove_paths, origin, &mut layers)?;
+        layers.from_trove = true;
         if let Some(overlay) = overlay {
             raw::read_toml(overlay, &mut layers)?;
         }

@@ -18,6 +18,7 @@ struct RawConfig {
     state: Option<RawState>,
     log: Option<RawLog>,
     limits: Option<RawLimits>,
+    trove: Option<RawTrove>,
     /// oslo's options by oslo's names; checked in `rabbit_table`.
     oslo_messaging_rabbit: Option<toml::Table>,
 }
@@ -46,6 +47,16 @@ struct RawMysql {
     password_file: Option<String>,
     ignore_users: Option<Vec<String>>,
     ignore_dbs: Option<Vec<String>>,
+    mount_point: Option<String>,
+    root_grant: Option<Vec<String>>,
+    root_grant_option: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTrove {
+    await_prepare: Option<bool>,
+    prepare_marker_dir: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -168,7 +179,14 @@ pub(super) fn scrub(message: &str) -> String {
         rest = &quoted[end.unwrap_or(quoted.len())..];
     }
     out.push_str(rest);
-    for raw in ["RawAmqp", "RawMysql", "RawState", "RawLog", "RawLimits"] {
+    for raw in [
+        "RawAmqp",
+        "RawMysql",
+        "RawState",
+        "RawLog",
+        "RawLimits",
+        "RawTrove",
+    ] {
         out = out.replace(&format!("struct {raw}"), "a table");
     }
     out.replace("expected i64", "expected an integer")
@@ -252,6 +270,32 @@ fn apply(mut raw: RawConfig, path: &Path, layers: &mut Layers) -> Result<(), Con
         &mut layers.ignore_dbs,
         mysql.ignore_dbs,
         at("mysql.ignore_dbs"),
+    );
+    set(
+        &mut layers.mount_point,
+        mysql.mount_point,
+        at("mysql.mount_point"),
+    );
+    set(
+        &mut layers.root_grant,
+        mysql.root_grant,
+        at("mysql.root_grant"),
+    );
+    set(
+        &mut layers.root_grant_option,
+        mysql.root_grant_option,
+        at("mysql.root_grant_option"),
+    );
+    let trove = raw.trove.unwrap_or_default();
+    set(
+        &mut layers.await_prepare,
+        trove.await_prepare,
+        at("trove.await_prepare"),
+    );
+    set(
+        &mut layers.prepare_marker_dir,
+        trove.prepare_marker_dir,
+        at("trove.prepare_marker_dir"),
     );
     let state = raw.state.unwrap_or_default();
     set(&mut layers.state_dir, state.dir, at("state.dir"));

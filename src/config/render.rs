@@ -83,6 +83,13 @@ pub(super) fn render(cfg: &Config) -> String {
     }
     out.kv("ignore_users", list(&m.ignore_users));
     out.kv("ignore_dbs", list(&m.ignore_dbs));
+    out.kv("mount_point", path(&m.mount_point));
+    let grants: Vec<String> = m.root_grant.iter().map(|p| p.as_str().to_owned()).collect();
+    out.kv("root_grant", list(&grants));
+    out.kv(
+        "root_grant_option",
+        toml::Value::Boolean(m.root_grant_option),
+    );
 
     out.table("state");
     out.kv("dir", path(&cfg.state.dir));
@@ -92,6 +99,12 @@ pub(super) fn render(cfg: &Config) -> String {
     out.table("limits");
     out.kv("max_message_bytes", int(cfg.limits.max_message_bytes));
     out.kv("max_items", int(cfg.limits.max_items));
+    out.table("trove");
+    out.kv(
+        "await_prepare",
+        toml::Value::Boolean(cfg.trove.await_prepare),
+    );
+    out.kv("prepare_marker_dir", path(&cfg.trove.prepare_marker_dir));
     out.0
 }
 

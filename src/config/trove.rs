@@ -15,6 +15,8 @@
 //! | `instance_rpc_encr_key` (guest_info.conf) | `amqp.rpc_encryption_key` | no encryption |
 //! | `report_interval` | `amqp.report_interval` | 30 s |
 //! | `[<datastore_manager>] ignore_users`, `ignore_dbs` (then `[DEFAULT]`) | `mysql.ignore_*` | none extra |
+//! | `[<datastore_manager>] mount_point` (then `[DEFAULT]`) | `mysql.mount_point` | `/var/lib/mysql` |
+//! | `root_grant`, `root_grant_option` (`[<datastore_manager>]`, then `[DEFAULT]`, where Trove 26 registers them) | `mysql.root_grant*` | `ALL`, with grant option |
 //! | the rest of `[oslo_messaging_rabbit]`, and the query of `transport_url` | `[oslo_messaging_rabbit]` (see `config::rabbit`) | oslo's defaults |
 //!
 //! Other options are ignored, as oslo.config ignores options nobody
@@ -170,10 +172,19 @@ fn apply(store: &Store, origin: &Path, layers: &mut Layers) -> Result<(), Config
     for (key, slot) in [
         ("ignore_users", &mut layers.ignore_users),
         ("ignore_dbs", &mut layers.ignore_dbs),
+        ("root_grant", &mut layers.root_grant),
     ] {
         if let Some((value, path, key)) = store.first(&[section, "DEFAULT"], key) {
             *slot = Some(Sourced::new(ini::list(value), path, key));
         }
+    }
+    if let Some((value, path, key)) = store.first(&[section, "DEFAULT"], "mount_point") {
+        layers.mount_point = Some(Sourced::new(value.to_owned(), path, key));
+    }
+    if let Some((value, path, key)) = store.first(&[section, "DEFAULT"], "root_grant_option") {
+        let on = ini::boolean(value)
+            .ok_or_else(|| ConfigError::invalid(path, &key, "must be true or false"))?;
+        layers.root_grant_option = Some(Sourced::new(on, path, key));
     }
     Ok(())
 }

@@ -458,3 +458,51 @@ fn hidden_and_other_files_in_the_directory_are_skipped() {
     assert_eq!(cfg.amqp.exchange, "trove");
     assert!(Path::new(&dir.path().join("guest_info.conf")).exists());
 }
+
+#[test]
+fn a_trove_guest_waits_for_prepare_and_reads_its_datastore_options() {
+    let dir = Dir::new();
+    let trove = dir.trove(
+        "\n[DEFAULT]\nroot_grant = SELECT, process\nroot_grant_option = False\n\
+         [mariadb]\nmount_point = /srv/db\n",
+    );
+    let cfg = load(std::slice::from_ref(&trove));
+    assert!(cfg.trove.await_prepare, "Trove's files: prepare is awaited");
+    assert_eq!(
+        cfg.trove.prepare_marker_dir,
+        Path::new("/opt/trove-guestagent")
+    );
+    assert_eq!(cfg.mysql.mount_point, Path::new("/srv/db"));
+    let grants: Vec<&str> = cfg.mysql.root_grant.iter().map(|p| p.as_str()).collect();
+    assert_eq!(grants, ["SELECT", "PROCESS"]);
+    assert!(!cfg.mysql.root_grant_option);
+    // The datastore's section wins over [DEFAULT], as for ignore_users.
+    let other = Dir::new();
+    let trove2 = other.trove("\n[DEFAULT]\nroot_grant = SELECT\n[mariadb]\nroot_grant = ALL\n");
+    let grants: Vec<String> = load(&[trove2])
+        .mysql
+        .root_grant
+        .iter()
+        .map(|p| p.as_str().to_owned())
+        .collect();
+    assert_eq!(grants, ["ALL"]);
+
+    let overlay = dir.file(
+        "ga.toml",
+        "[trove]\nawait_prepare = false\nprepare_marker_dir = \"/tmp/m\"\n",
+        0o644,
+    );
+    let cfg = Config::load_trove(&[trove], Some(&overlay)).expect("overlay");
+    assert!(!cfg.trove.await_prepare);
+    assert_eq!(cfg.trove.prepare_marker_dir, Path::new("/tmp/m"));
+}
+
+#[test]
+fn root_grants_that_are_no_privileges_are_refused() {
+    for bad in ["ALL; DROP", "SELECT ON *.*", "ALL`", "\"\""] {
+        let dir = Dir::new();
+        let trove = dir.trove(&format!("\n[DEFAULT]\nroot_grant = {bad}\n"));
+        let e = err(Config::load_trove(&[trove], None));
+        assert!(e.to_string().contains("root_grant"), "{bad}: {e}");
+    }
+}

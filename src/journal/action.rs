@@ -1,9 +1,17 @@
-//! The action record (Cloud66's shape) and its timestamps.
+//! The action (Cloud66's shape), typed in memory, and its record on disk.
+//!
+//! Inside the agent an action's type, resources, failure class and times are
+//! typed values (epoch seconds for times); RFC 3339 text appears only in
+//! [`Action::public_json`], on the way out. On disk each action is one JSON
+//! line ([`Record`]); records written by earlier versions (times as RFC 3339
+//! text, resources as `name@host` strings) are read too.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::model::{Account, ActionType, DbName, HostPattern, Resource, UserName, WireClass};
 
 /// Where an action is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,66 +38,51 @@ impl Status {
 /// is the public Cloud66 action; the rest is the agent's bookkeeping and is
 /// never shown over RPC.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Record", into = "Record")]
 pub struct Action {
     /// Journal-wide increasing id.
     pub id: u64,
-    /// e.g. `database_user_create`.
-    pub action_type: String,
-    /// `database_user`, `database` or `root`.
-    pub resource_type: String,
-    /// The user's uid, the database name, or null.
+    /// What kind of mutation.
+    pub action_type: ActionType,
+    /// The user's uid or the database name, when the action has one resource.
     pub resource_id: Option<String>,
-    /// How the command arrived: `rpc`.
-    pub started_via: String,
     /// Where it is.
     pub status: Status,
-    /// When work began.
-    pub started_at: Option<String>,
+    /// When work began (epoch seconds).
+    pub started_at: Option<u64>,
     /// When the outcome was known.
-    pub finished_at: Option<String>,
-    /// The outcome.
-    pub finished_success: Option<bool>,
+    pub finished_at: Option<u64>,
     /// What happened, for a person.
     pub finished_message: Option<String>,
     /// When it was admitted.
-    pub created_at: String,
+    pub created_at: u64,
     /// Last change.
-    pub updated_at: String,
+    pub updated_at: u64,
     /// The oslo `_unique_id` of the message that carried it (dedup key).
-    #[serde(default)]
     pub unique_id: Option<String>,
-    /// Every resource the command touches (e.g. each user's uid).
-    #[serde(default)]
-    pub resources: Vec<String>,
+    /// Every resource the command touches.
+    pub resources: Vec<Resource>,
     /// The wire method.
-    #[serde(default)]
     pub method: String,
     /// The result to answer a resent call with (never holds a secret).
-    #[serde(default)]
     pub result: Option<Value>,
     /// The outcome has been published (reply or conductor notification).
-    #[serde(default)]
     pub answered: bool,
     /// The failure's class, to answer a resent call the same way.
-    #[serde(default)]
-    pub failure_class: Option<String>,
+    pub failure_class: Option<WireClass>,
     /// The request's context without credentials (see
     /// `Context::without_credentials`), to report the outcome of a cast whose
     /// message never came back.
-    #[serde(default)]
     pub context: Option<Value>,
     /// Publishing the answer failed while the agent was running (the broker
     /// went away): the answer is owed. A finished, unanswered action without
     /// this mark may have been answered just before a crash, and is left to
     /// its redelivery rather than risk a second outcome.
-    #[serde(default)]
     pub unsent: bool,
     /// The request was a call (it wants a reply, not a notification).
-    #[serde(default)]
     pub call: bool,
     /// The keyed digest of the command (`Journal::digest`): a message with
     /// this action's `_unique_id` must carry the same command.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
 }
 
@@ -99,36 +92,198 @@ impl Action {
         serde_json::json!({
             "id": self.id,
             "action_type": self.action_type,
-            "resource_type": self.resource_type,
+            "resource_type": self.action_type.resource_type(),
             "resource_id": self.resource_id,
-            "started_via": self.started_via,
+            "started_via": "rpc",
             "status": self.status,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "finished_success": self.finished_success,
+            "started_at": self.started_at.map(rfc3339),
+            "finished_at": self.finished_at.map(rfc3339),
+            "finished_success": self.status.is_finished().then_some(self.status == Status::Success),
             "finished_message": self.finished_message,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
         })
-    }
-
-    /// Seconds since the epoch of `created_at`, for the dedup window.
-    pub fn created_epoch(&self) -> Option<u64> {
-        parse_rfc3339(&self.created_at)
     }
 }
 
-/// Now, as `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn now_rfc3339() -> String {
-    let secs = SystemTime::now()
+/// An action as one line of the journal file. `id` comes first: a record
+/// found after a torn one on the same line is recognised by it (`store`).
+#[derive(Serialize, Deserialize)]
+struct Record {
+    id: u64,
+    action_type: ActionType,
+    #[serde(default)]
+    resource_id: Option<String>,
+    status: Status,
+    #[serde(default)]
+    started_at: Option<Stamp>,
+    #[serde(default)]
+    finished_at: Option<Stamp>,
+    #[serde(default)]
+    finished_message: Option<String>,
+    created_at: Stamp,
+    updated_at: Stamp,
+    #[serde(default)]
+    unique_id: Option<String>,
+    #[serde(default)]
+    resources: Vec<DiskResource>,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    answered: bool,
+    #[serde(default)]
+    failure_class: Option<WireClass>,
+    #[serde(default)]
+    context: Option<Value>,
+    #[serde(default)]
+    unsent: bool,
+    #[serde(default)]
+    call: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+}
+
+/// A time on disk: epoch seconds, or RFC 3339 text in older records.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Stamp {
+    Epoch(u64),
+    Text(String),
+}
+
+impl Stamp {
+    fn secs(&self) -> Result<u64, String> {
+        match self {
+            Stamp::Epoch(s) => Ok(*s),
+            Stamp::Text(t) => parse_rfc3339(t).ok_or_else(|| format!("bad time {t:?}")),
+        }
+    }
+}
+
+/// A resource on disk: `{"user": {"name", "host"}}`, `{"database": name}`,
+/// or, in older records, the text `name@host` or `name`, read by the
+/// action's type.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum DiskResource {
+    User { user: DiskAccount },
+    Database { database: String },
+    Legacy(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct DiskAccount {
+    name: String,
+    host: String,
+}
+
+impl DiskResource {
+    /// The resource, its names validated again: nothing unchecked reaches SQL
+    /// from the journal either.
+    fn resource(self, action: ActionType) -> Result<Resource, String> {
+        let bad = |what: &str| format!("journal resource {what} does not validate");
+        match self {
+            DiskResource::User { user } => Ok(Resource::User(Account {
+                name: UserName::parse(&user.name).map_err(|_| bad("user"))?,
+                host: HostPattern::parse(&user.host).map_err(|_| bad("host"))?,
+            })),
+            DiskResource::Database { database } => Ok(Resource::Database(
+                DbName::parse(&database).map_err(|_| bad("database"))?,
+            )),
+            DiskResource::Legacy(text) => {
+                Resource::parse(action.resource_type(), &text).ok_or_else(|| bad("text"))
+            }
+        }
+    }
+}
+
+impl From<&Resource> for DiskResource {
+    fn from(r: &Resource) -> Self {
+        match r {
+            Resource::User(a) => DiskResource::User {
+                user: DiskAccount {
+                    name: a.name.as_str().to_owned(),
+                    host: a.host.as_str().to_owned(),
+                },
+            },
+            Resource::Database(d) => DiskResource::Database {
+                database: d.as_str().to_owned(),
+            },
+        }
+    }
+}
+
+impl TryFrom<Record> for Action {
+    type Error = String;
+
+    fn try_from(r: Record) -> Result<Self, String> {
+        let action_type = r.action_type;
+        Ok(Action {
+            id: r.id,
+            action_type,
+            resource_id: r.resource_id,
+            status: r.status,
+            started_at: r.started_at.map(|s| s.secs()).transpose()?,
+            finished_at: r.finished_at.map(|s| s.secs()).transpose()?,
+            finished_message: r.finished_message,
+            created_at: r.created_at.secs()?,
+            updated_at: r.updated_at.secs()?,
+            unique_id: r.unique_id,
+            resources: r
+                .resources
+                .into_iter()
+                .map(|d| d.resource(action_type))
+                .collect::<Result<_, _>>()?,
+            method: r.method,
+            result: r.result,
+            answered: r.answered,
+            failure_class: r.failure_class,
+            context: r.context,
+            unsent: r.unsent,
+            call: r.call,
+            digest: r.digest,
+        })
+    }
+}
+
+impl From<Action> for Record {
+    fn from(a: Action) -> Self {
+        Record {
+            id: a.id,
+            action_type: a.action_type,
+            resource_id: a.resource_id,
+            status: a.status,
+            started_at: a.started_at.map(Stamp::Epoch),
+            finished_at: a.finished_at.map(Stamp::Epoch),
+            finished_message: a.finished_message,
+            created_at: Stamp::Epoch(a.created_at),
+            updated_at: Stamp::Epoch(a.updated_at),
+            unique_id: a.unique_id,
+            resources: a.resources.iter().map(DiskResource::from).collect(),
+            method: a.method,
+            result: a.result,
+            answered: a.answered,
+            failure_class: a.failure_class,
+            context: a.context,
+            unsent: a.unsent,
+            call: a.call,
+            digest: a.digest,
+        }
+    }
+}
+
+/// Now, in seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format_rfc3339(secs)
+        .unwrap_or(0)
 }
 
 /// Formats epoch seconds as UTC `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn format_rfc3339(secs: u64) -> String {
+pub fn rfc3339(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
@@ -140,8 +295,8 @@ pub fn format_rfc3339(secs: u64) -> String {
     )
 }
 
-/// Parses what [`format_rfc3339`] writes.
-pub fn parse_rfc3339(s: &str) -> Option<u64> {
+/// Parses what [`rfc3339`] writes.
+fn parse_rfc3339(s: &str) -> Option<u64> {
     let b = s.as_bytes();
     if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
         return None;
@@ -182,11 +337,44 @@ mod tests {
 
     #[test]
     fn timestamps_round_trip() {
-        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339(1_673_778_600), "2023-01-15T10:30:00Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_673_778_600), "2023-01-15T10:30:00Z");
         for s in [0u64, 951_782_400, 1_673_778_600, 4_102_444_799] {
-            assert_eq!(parse_rfc3339(&format_rfc3339(s)), Some(s));
+            assert_eq!(parse_rfc3339(&rfc3339(s)), Some(s));
         }
         assert_eq!(parse_rfc3339("2023-01-15 10:30:00"), None);
+    }
+
+    /// A line exactly as the previous version wrote it.
+    const LEGACY: &str = r#"{"id":7,"action_type":"database_user_create","resource_type":"database_user","resource_id":"user_0123456789ab","started_via":"rpc","status":"failed","started_at":"2026-12-01T10:00:00Z","finished_at":"2026-12-01T10:00:01Z","finished_success":false,"finished_message":"user a@% already exists","created_at":"2026-12-01T10:00:00Z","updated_at":"2026-12-01T10:00:01Z","unique_id":"u1","resources":["a@%","b@10.0.%"],"method":"create_user","result":null,"answered":true,"failure_class":"BadRequest","context":null,"unsent":false,"call":false,"digest":"d"}"#;
+
+    #[test]
+    fn records_of_the_previous_version_are_read() {
+        let a: Action = serde_json::from_str(LEGACY).unwrap();
+        assert_eq!(a.action_type, ActionType::DatabaseUserCreate);
+        assert_eq!(a.failure_class, Some(WireClass::BadRequest));
+        assert_eq!(a.created_at, parse_rfc3339("2026-12-01T10:00:00Z").unwrap());
+        let shown: Vec<String> = a.resources.iter().map(|r| r.to_string()).collect();
+        assert_eq!(shown, ["a@%", "b@10.0.%"]);
+        let public = a.public_json();
+        assert_eq!(public["finished_at"], "2026-12-01T10:00:01Z");
+        assert_eq!(public["finished_success"], false);
+        assert_eq!(public["resource_type"], "database_user");
+        // Written back in today's form, read back the same.
+        let line = serde_json::to_string(&a).unwrap();
+        assert!(line.starts_with("{\"id\":7,"), "{line}");
+        assert!(
+            line.contains(r#"{"user":{"name":"a","host":"%"}}"#),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<Action>(&line).unwrap(), a);
+    }
+
+    #[test]
+    fn a_resource_that_does_not_validate_refuses_the_record() {
+        let bad = LEGACY.replace("\"a@%\"", "\"a`b@%\"");
+        assert!(serde_json::from_str::<Action>(&bad).is_err());
+        let local = LEGACY.replace("\"a@%\"", r#"{"user":{"name":"a","host":"localhost"}}"#);
+        assert!(serde_json::from_str::<Action>(&local).is_err());
     }
 }

@@ -15,18 +15,20 @@
 //! of its method and arguments ([`Journal::digest`]), so that a message
 //! reusing a known `_unique_id` for another command is recognised.
 
-pub mod action;
+mod action;
 mod store;
 mod writer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
 
-pub use action::{Action, Status};
+pub use action::{Action, Status, rfc3339};
+
+use crate::model::{Account, ActionType, Classify, Disposition, Resource, WireClass};
 use store::Store;
 use writer::Writer;
 
@@ -68,21 +70,29 @@ impl JournalError {
     }
 }
 
+impl Classify for JournalError {
+    fn wire_class(&self) -> WireClass {
+        WireClass::GuestError
+    }
+
+    /// The command is left unacknowledged for the broker to hand out again:
+    /// a disk that was full may have room then.
+    fn disposition(&self) -> Disposition {
+        Disposition::Retry
+    }
+}
+
 /// What is known about a command when it is admitted.
 #[derive(Debug, Clone)]
 pub struct NewAction {
-    /// e.g. `database_user_create`.
-    pub action_type: &'static str,
-    /// `database_user`, `database` or `root`.
-    pub resource_type: &'static str,
-    /// The resource's id, when there is one.
-    pub resource_id: Option<String>,
+    /// What kind of mutation.
+    pub action_type: ActionType,
     /// The wire method.
     pub method: String,
     /// The message's `_unique_id`.
     pub unique_id: Option<String>,
-    /// Every resource the command touches (e.g. each user's uid).
-    pub resources: Vec<String>,
+    /// Every resource the command touches.
+    pub resources: Vec<Resource>,
     /// The request's context without credentials.
     pub context: Option<Value>,
     /// The request was a call.
@@ -132,7 +142,7 @@ impl Journal {
 
     /// [`Journal::open`] writing on the caller's thread: for tests whose
     /// clock is paused, which must not wait on another thread.
-    #[cfg(any(test, feature = "fakes"))]
+    #[cfg(any(test, feature = "testkit"))]
     pub fn open_inline(dir: &Path, window: Duration) -> Result<Self, JournalError> {
         Self::open_as(dir, window, MAX_FINISHED, |s| Ok(Writer::Inline(s)))
     }
@@ -182,17 +192,14 @@ impl Journal {
 
     /// The action admitted for this `_unique_id` within the dedup window.
     pub fn find_unique(&self, unique_id: &str) -> Option<Action> {
-        let now = action::parse_rfc3339(&action::now_rfc3339()).unwrap_or(0);
+        let now = action::now();
         let inner = self.lock();
         inner
             .actions
             .values()
             .rev()
             .find(|a| a.unique_id.as_deref() == Some(unique_id))
-            .filter(|a| {
-                a.created_epoch()
-                    .is_some_and(|c| now.saturating_sub(c) <= self.window.as_secs())
-            })
+            .filter(|a| now.saturating_sub(a.created_at) <= self.window.as_secs())
             .cloned()
     }
 
@@ -215,22 +222,23 @@ impl Journal {
     }
 
     async fn admit_as(&self, new: NewAction, status: Status) -> Result<Action, JournalError> {
-        let now = action::now_rfc3339();
+        let now = action::now();
         let (a, ticket) = {
             let mut inner = self.lock();
             let id = inner.next_id;
+            let resource_id = match new.resources.as_slice() {
+                [one] => Some(one.id()),
+                _ => None,
+            };
             let a = Action {
                 id,
-                action_type: new.action_type.to_owned(),
-                resource_type: new.resource_type.to_owned(),
-                resource_id: new.resource_id,
-                started_via: "rpc".to_owned(),
+                action_type: new.action_type,
+                resource_id,
                 status,
-                started_at: (status == Status::Running).then(|| now.clone()),
+                started_at: (status == Status::Running).then_some(now),
                 finished_at: None,
-                finished_success: None,
                 finished_message: None,
-                created_at: now.clone(),
+                created_at: now,
                 updated_at: now,
                 unique_id: new.unique_id,
                 resources: new.resources,
@@ -268,7 +276,7 @@ impl Journal {
             .cloned()
             .ok_or(JournalError::Unknown(id))?;
         f(&mut a);
-        a.updated_at = action::now_rfc3339();
+        a.updated_at = action::now();
         let line = encode(&a)?;
         let ticket = if awaited {
             Some(inner.writer.append(line))
@@ -299,7 +307,7 @@ impl Journal {
     pub async fn start(&self, id: u64) -> Result<Action, JournalError> {
         self.update_durably(id, |a| {
             a.status = Status::Running;
-            a.started_at = Some(action::now_rfc3339());
+            a.started_at = Some(action::now());
         })
         .await
     }
@@ -310,25 +318,21 @@ impl Journal {
     pub async fn finish(
         &self,
         id: u64,
-        outcome: Result<Option<Value>, (&str, String)>,
+        outcome: Result<Option<Value>, (WireClass, String)>,
     ) -> Result<Action, JournalError> {
         self.update_durably(id, |a| {
-            let now = action::now_rfc3339();
-            if a.started_at.is_none() {
-                a.started_at = Some(now.clone());
-            }
+            let now = action::now();
+            a.started_at.get_or_insert(now);
             a.finished_at = Some(now);
             match outcome {
                 Ok(result) => {
                     a.status = Status::Success;
-                    a.finished_success = Some(true);
                     a.finished_message = Some("done".into());
                     a.result = result;
                 }
                 Err((class, message)) => {
                     a.status = Status::Failed;
-                    a.finished_success = Some(false);
-                    a.failure_class = Some(class.to_owned());
+                    a.failure_class = Some(class);
                     a.finished_message = Some(message);
                 }
             }
@@ -379,17 +383,19 @@ impl Journal {
         (page, next)
     }
 
-    /// When each account was created, by `name@host`: the newest successful
-    /// `database_user_create` action naming it.
-    pub fn created_users(&self) -> std::collections::HashMap<String, String> {
+    /// When each account was created (epoch seconds): the newest
+    /// successful `database_user_create` action naming it.
+    pub fn created_users(&self) -> HashMap<Account, u64> {
         let inner = self.lock();
-        let mut out = std::collections::HashMap::new();
+        let mut out = HashMap::new();
         for a in inner.actions.values() {
-            if a.action_type != "database_user_create" || a.status != Status::Success {
+            if a.action_type != ActionType::DatabaseUserCreate || a.status != Status::Success {
                 continue;
             }
-            for account in &a.resources {
-                out.insert(account.clone(), a.created_at.clone());
+            for r in &a.resources {
+                if let Resource::User(account) = r {
+                    out.insert(account.clone(), a.created_at);
+                }
             }
         }
         out

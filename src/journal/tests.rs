@@ -4,15 +4,21 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::*;
+use crate::model::{HostPattern, UserName};
+
+fn app() -> Account {
+    Account {
+        name: UserName::parse("app").unwrap(),
+        host: HostPattern::any(),
+    }
+}
 
 fn new(unique: &str) -> NewAction {
     NewAction {
-        action_type: "database_user_create",
-        resource_type: "database_user",
-        resource_id: Some("user_1".into()),
+        action_type: ActionType::DatabaseUserCreate,
         method: "create_user".into(),
         unique_id: Some(unique.into()),
-        resources: vec!["app@%".into()],
+        resources: vec![Resource::User(app())],
         context: None,
         call: false,
         digest: None,
@@ -37,10 +43,10 @@ async fn survives_reopen_with_every_state() {
     }
     let j = Journal::open(dir.path(), DAY).unwrap();
     let a = j.find_unique("u1").unwrap();
-    assert_eq!(
-        (a.status, a.finished_success),
-        (Status::Success, Some(true))
-    );
+    assert_eq!(a.status, Status::Success);
+    assert_eq!(a.public_json()["finished_success"], true);
+    assert_eq!(a.resource_id, Some(app().uid()));
+    assert_eq!(a.resources, [Resource::User(app())]);
     let b = j.find_unique("u2").unwrap();
     assert_eq!(b.status, Status::Running);
     assert_eq!(j.unanswered().len(), 2);
@@ -198,7 +204,7 @@ async fn compaction_keeps_unfinished_and_bounds_the_file() {
     let mut sizes = Vec::new();
     for i in 0..400 {
         let a = j.admit(new(&format!("n{i}"))).await.unwrap();
-        j.finish(a.id, Err(("GuestError", "x".into())))
+        j.finish(a.id, Err((WireClass::GuestError, "x".into())))
             .await
             .unwrap();
         j.answered(a.id).unwrap();
@@ -233,7 +239,7 @@ async fn dedup_window_expires() {
     let _ = a;
     let mut inner = j.lock();
     if let Some(x) = inner.actions.get_mut(&1) {
-        x.created_at = action::format_rfc3339(1_000_000_000);
+        x.created_at = 1_000_000_000;
     }
     drop(inner);
     assert!(j.find_unique("u1").is_none());
@@ -295,4 +301,22 @@ async fn concurrent_records_all_reach_the_file() {
         3 * 64,
         "one record per change, none torn"
     );
+}
+
+#[tokio::test]
+async fn created_users_come_from_successful_creates() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path(), DAY).unwrap();
+    let a = j.admit_running(new("u1")).await.unwrap();
+    j.finish(a.id, Ok(None)).await.unwrap();
+    let b = j.admit_running(new("u2")).await.unwrap();
+    j.finish(b.id, Err((WireClass::BadRequest, "exists".into())))
+        .await
+        .unwrap();
+    let created = j.created_users();
+    assert_eq!(created.get(&app()), Some(&a.created_at));
+    assert_eq!(created.len(), 1);
+    let failed = j.get(b.id).unwrap();
+    assert_eq!(failed.failure_class, Some(WireClass::BadRequest));
+    assert_eq!(failed.public_json()["finished_success"], false);
 }

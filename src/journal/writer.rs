@@ -37,7 +37,7 @@ pub(super) enum Writer {
         path: PathBuf,
     },
     // Built only by tests (`Journal::open_inline`).
-    #[cfg_attr(not(any(test, feature = "fakes")), allow(dead_code))]
+    #[cfg_attr(not(any(test, feature = "testkit")), allow(dead_code))]
     Inline(Store),
 }
 

@@ -8,16 +8,15 @@
 
 use mysql_async::prelude::Queryable;
 
-use super::error::partial;
-use super::{MODE, Mysql, MysqlError, Result, quote, text};
-use crate::command::names::{Account, DbName};
+use super::{MODE, Mysql, Result, driver_error, quote, text};
+use crate::model::{AccessLevel, AccessLevels, Account, DbError, DbName, Page, partial};
 
 impl Mysql {
     /// Databases the account holds ALL on; `UserNotFound` when it does not exist.
     pub async fn list_access(&self, account: &Account) -> Result<Vec<DbName>> {
         match self.get_user(account).await? {
             Some(u) => Ok(u.databases),
-            None => Err(MysqlError::UserNotFound(account.clone())),
+            None => Err(DbError::UserNotFound(account.clone())),
         }
     }
 
@@ -26,7 +25,7 @@ impl Mysql {
     pub async fn grant_access(&self, account: &Account, dbs: &[DbName]) -> Result<()> {
         let mut conn = self.conn().await?;
         if !self.user_exists(&mut conn, account).await? {
-            return Err(MysqlError::UserNotFound(account.clone()));
+            return Err(DbError::UserNotFound(account.clone()));
         }
         let labels: Vec<String> = dbs.iter().map(|d| d.to_string()).collect();
         for (i, db) in dbs.iter().enumerate() {
@@ -37,10 +36,7 @@ impl Mysql {
             );
             let granted = match conn.query_drop(sql).await {
                 Ok(()) => confirm_grant(&mut conn, account, db).await,
-                Err(e) => Err(MysqlError::from_driver(
-                    format!("GRANT ALL ON {db} TO {account}"),
-                    e,
-                )),
+                Err(e) => Err(driver_error(format!("GRANT ALL ON {db} TO {account}"), e)),
             };
             if let Err(err) = granted {
                 return Err(partial(&labels, i, err));
@@ -54,7 +50,7 @@ impl Mysql {
     pub async fn revoke_access(&self, account: &Account, db: &DbName) -> Result<()> {
         let mut conn = self.conn().await?;
         if !self.user_exists(&mut conn, account).await? {
-            return Err(MysqlError::UserNotFound(account.clone()));
+            return Err(DbError::UserNotFound(account.clone()));
         }
         let stored: Vec<Vec<u8>> = conn
             .exec(
@@ -62,7 +58,7 @@ impl Mysql {
                 (account.name.as_str(), account.host.as_str()),
             )
             .await
-            .map_err(|e| MysqlError::from_driver(format!("read grants of {account}"), e))?;
+            .map_err(|e| driver_error(format!("read grants of {account}"), e))?;
         for raw in stored.into_iter().map(text) {
             if quote::unescape_schema_pattern(&raw).as_deref() != Some(db.as_str()) {
                 continue;
@@ -74,9 +70,9 @@ impl Mysql {
                 quote::ident(&raw),
                 quote::account(account, MODE)
             );
-            conn.query_drop(sql).await.map_err(|e| {
-                MysqlError::from_driver(format!("REVOKE ALL ON {db} FROM {account}"), e)
-            })?;
+            conn.query_drop(sql)
+                .await
+                .map_err(|e| driver_error(format!("REVOKE ALL ON {db} FROM {account}"), e))?;
         }
         Ok(())
     }
@@ -104,7 +100,7 @@ pub(super) async fn confirm_grant(
             ),
         )
         .await
-        .map_err(|e| MysqlError::from_driver(format!("read back the grant on {db}"), e))?;
+        .map_err(|e| driver_error(format!("read back the grant on {db}"), e))?;
     if found.is_some() {
         return Ok(());
     }
@@ -117,7 +113,7 @@ pub(super) async fn confirm_grant(
     if let Err(e) = conn.query_drop(undo).await {
         tracing::error!(account = %account, database = %db, error = %e, "could not revoke a grant that landed on another schema");
     }
-    Err(MysqlError::Protocol(format!(
+    Err(DbError::Protocol(format!(
         "the grant on {db} to {account} did not land on {db} (mysqld stored another schema pattern); it was revoked"
     )))
 }
@@ -125,22 +121,11 @@ pub(super) async fn confirm_grant(
 /// `User, Host, Db, holds ALL, holds only SELECT + SHOW VIEW`.
 type LevelRow = (Vec<u8>, Vec<u8>, Vec<u8>, i64, i64);
 
-/// What an account holds on one database, read back from `mysql.db`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Every database-level privilege (`GRANT ALL`).
-    All,
-    /// SELECT and SHOW VIEW, nothing else.
-    ReadOnly,
-    /// Anything else.
-    Other,
-}
-
 impl Mysql {
     /// Every non-system account with the databases it holds anything on and
     /// at what level, sorted by `name@host`.
-    pub async fn access_levels(&self) -> Result<Vec<(Account, Vec<(DbName, Level)>)>> {
-        let (users, _) = self.list_users(&super::Page::default()).await?;
+    pub async fn access_levels(&self) -> Result<AccessLevels> {
+        let (users, _) = self.list_users(&Page::default()).await?;
         let mut conn = self.conn().await?;
         let all = self.facts()?.db_all_privileges_predicate();
         let others: Vec<String> = self
@@ -161,8 +146,8 @@ impl Mysql {
                 "SELECT User, Host, Db, ({all}), ({readonly}) FROM mysql.db"
             ))
             .await
-            .map_err(|e| MysqlError::from_driver("read database grants", e))?;
-        let mut by_account: std::collections::HashMap<String, Vec<(DbName, Level)>> =
+            .map_err(|e| driver_error("read database grants", e))?;
+        let mut by_account: std::collections::HashMap<String, Vec<(DbName, AccessLevel)>> =
             std::collections::HashMap::new();
         for (u, h, d, is_all, is_ro) in rows {
             let Some(db) = quote::unescape_schema_pattern(&text(d)) else {
@@ -172,9 +157,9 @@ impl Mysql {
                 continue;
             }
             let level = match (is_all, is_ro) {
-                (1, _) => Level::All,
-                (_, 1) => Level::ReadOnly,
-                _ => Level::Other,
+                (1, _) => AccessLevel::All,
+                (_, 1) => AccessLevel::ReadOnly,
+                _ => AccessLevel::Custom,
             };
             by_account
                 .entry(format!("{}@{}", text(u), text(h)))

@@ -14,7 +14,7 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
-use super::{Flavor, MODE, MysqlError, Result, quote};
+use super::{Flavor, MODE, Result, driver_error, quote};
 
 /// What bootstrap did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +35,11 @@ pub async fn bootstrap(socket: &str, name: &str) -> Result<Bootstrapped> {
         .prefer_socket(true);
     let mut conn = Conn::new(opts)
         .await
-        .map_err(|e| MysqlError::from_driver("connect as root", e))?;
+        .map_err(|e| driver_error("connect as root", e))?;
     let version: Option<String> = conn
         .query_first("SELECT @@version")
         .await
-        .map_err(|e| MysqlError::from_driver("probe version", e))?;
+        .map_err(|e| driver_error("probe version", e))?;
     let flavor = if version
         .unwrap_or_default()
         .to_ascii_lowercase()
@@ -60,7 +60,7 @@ pub async fn bootstrap(socket: &str, name: &str) -> Result<Bootstrapped> {
             (name,),
         )
         .await
-        .map_err(|e| MysqlError::from_driver("look up the admin account", e))?;
+        .map_err(|e| driver_error("look up the admin account", e))?;
     if exists.is_some() {
         let _ = conn.disconnect().await;
         return Ok(Bootstrapped::Existing);
@@ -76,7 +76,7 @@ pub async fn bootstrap(socket: &str, name: &str) -> Result<Bootstrapped> {
     for sql in statements {
         conn.query_drop(&sql)
             .await
-            .map_err(|e| MysqlError::from_driver(format!("bootstrap {name}@localhost"), e))?;
+            .map_err(|e| driver_error(format!("bootstrap {name}@localhost"), e))?;
     }
     let _ = conn.disconnect().await;
     Ok(Bootstrapped::Created)

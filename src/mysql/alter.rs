@@ -3,19 +3,9 @@
 
 use mysql_async::prelude::Queryable;
 
-use super::error::partial;
-use super::users::{Mode, alter_password_sql};
-use super::{MODE, Mysql, MysqlError, Result, quote};
-use crate::command::names::{Account, Password};
-
-/// What `update_attributes` changes; at least one field is set.
-#[derive(Debug, Clone)]
-pub struct AccountChange {
-    /// The new account name and host, when either changes.
-    pub rename: Option<Account>,
-    /// The new password.
-    pub password: Option<Password>,
-}
+use super::users::alter_password_sql;
+use super::{MODE, Mysql, Result, driver_error, driver_error_secret, quote};
+use crate::model::{Account, AccountChange, Attempt, DbError, Password, partial};
 
 impl Mysql {
     /// Applies a rename and/or password change as one unit: the target name
@@ -25,33 +15,31 @@ impl Mysql {
         &self,
         account: &Account,
         change: &AccountChange,
-        mode: Mode,
+        attempt: Attempt,
     ) -> Result<()> {
         let mut conn = self.conn().await?;
         let target = change.rename.as_ref().filter(|t| *t != account);
         if !self.user_exists(&mut conn, account).await? {
             // Recovering a rename that already happened: only the password
             // may be left to set, on the new name.
-            let renamed = match (mode, target) {
-                (Mode::Recovering, Some(t)) => self.user_exists(&mut conn, t).await?,
+            let renamed = match (attempt, target) {
+                (Attempt::Recovery, Some(t)) => self.user_exists(&mut conn, t).await?,
                 _ => false,
             };
             if !renamed {
-                return Err(MysqlError::UserNotFound(account.clone()));
+                return Err(DbError::UserNotFound(account.clone()));
             }
             if let (Some(t), Some(pw)) = (target, &change.password) {
                 conn.query_drop(alter_password_sql(self.facts()?.flavor, t, pw))
                     .await
-                    .map_err(|e| {
-                        MysqlError::from_driver_secret(format!("set the password of {t}"), e)
-                    })?;
+                    .map_err(|e| driver_error_secret(format!("set the password of {t}"), e))?;
             }
             return Ok(());
         }
         if let Some(t) = target
             && self.user_exists(&mut conn, t).await?
         {
-            return Err(MysqlError::UserExists(t.clone()));
+            return Err(DbError::UserExists(t.clone()));
         }
         if let Some(t) = target {
             let sql = format!(
@@ -61,7 +49,7 @@ impl Mysql {
             );
             conn.query_drop(sql)
                 .await
-                .map_err(|e| MysqlError::from_driver(format!("RENAME USER {account} TO {t}"), e))?;
+                .map_err(|e| driver_error(format!("RENAME USER {account} TO {t}"), e))?;
         }
         let current = target.unwrap_or(account);
         if let Some(pw) = &change.password
@@ -69,7 +57,7 @@ impl Mysql {
                 .query_drop(alter_password_sql(self.facts()?.flavor, current, pw))
                 .await
         {
-            let err = MysqlError::from_driver_secret(format!("set the password of {current}"), e);
+            let err = driver_error_secret(format!("set the password of {current}"), e);
             if let Some(t) = target {
                 let undo = format!(
                     "RENAME USER {} TO {}",
@@ -91,7 +79,7 @@ impl Mysql {
         let mut conn = self.conn().await?;
         for (a, _) in changes {
             if !self.user_exists(&mut conn, a).await? {
-                return Err(MysqlError::UserNotFound(a.clone()));
+                return Err(DbError::UserNotFound(a.clone()));
             }
         }
         let labels: Vec<String> = changes.iter().map(|(a, _)| a.to_string()).collect();
@@ -100,7 +88,7 @@ impl Mysql {
                 .query_drop(alter_password_sql(self.facts()?.flavor, a, pw))
                 .await
             {
-                let err = MysqlError::from_driver_secret(format!("set the password of {a}"), e);
+                let err = driver_error_secret(format!("set the password of {a}"), e);
                 return Err(partial(&labels, i, err));
             }
         }

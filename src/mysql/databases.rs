@@ -6,33 +6,8 @@
 
 use mysql_async::prelude::Queryable;
 
-use super::error::partial;
-use super::users::Mode;
-use super::{Mysql, MysqlError, Page, Result, quote, text};
-use crate::command::names::{Charset, DbName};
-
-/// A schema as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbInfo {
-    /// Its name.
-    pub name: DbName,
-    /// Default character set.
-    pub charset: Charset,
-    /// Default collation.
-    pub collation: Charset,
-}
-
-/// A schema to create. Without a character set the server's default applies;
-/// a character set without a collation takes that set's default collation.
-#[derive(Debug, Clone)]
-pub struct NewDatabase {
-    /// Its name.
-    pub name: DbName,
-    /// Requested character set.
-    pub charset: Option<Charset>,
-    /// Requested collation.
-    pub collation: Option<Charset>,
-}
+use super::{Mysql, Result, driver_error, quote, text};
+use crate::model::{Attempt, Charset, DbError, DbInfo, DbName, NewDatabase, Page, partial};
 
 impl Mysql {
     /// Lists the non-system schemas, sorted by name, one page at a time.
@@ -44,7 +19,7 @@ impl Mysql {
                  FROM information_schema.SCHEMATA",
             )
             .await
-            .map_err(|e| MysqlError::from_driver("list databases", e))?;
+            .map_err(|e| driver_error("list databases", e))?;
         let mut dbs: Vec<DbInfo> = rows
             .into_iter()
             .map(|(n, c, o)| (text(n), text(c), text(o)))
@@ -82,7 +57,7 @@ impl Mysql {
         let labels: Vec<String> = statements.iter().map(|(n, _)| n.to_string()).collect();
         for (i, (name, sql)) in statements.iter().enumerate() {
             if let Err(e) = conn.query_drop(sql).await {
-                let err = MysqlError::from_driver(format!("CREATE DATABASE {name}"), e);
+                let err = driver_error(format!("CREATE DATABASE {name}"), e);
                 return Err(partial(&labels, i, err));
             }
         }
@@ -90,17 +65,17 @@ impl Mysql {
     }
 
     /// Drops a schema; `DatabaseNotFound` when it does not exist.
-    pub async fn delete_database(&self, name: &DbName, mode: Mode) -> Result<()> {
+    pub async fn delete_database(&self, name: &DbName, attempt: Attempt) -> Result<()> {
         let mut conn = self.conn().await?;
         if !self.database_exists(&mut conn, name).await? {
-            return match mode {
-                Mode::Fresh => Err(MysqlError::DatabaseNotFound(name.clone())),
-                Mode::Recovering => Ok(()),
+            return match attempt {
+                Attempt::First => Err(DbError::DatabaseNotFound(name.clone())),
+                Attempt::Recovery => Ok(()),
             };
         }
         conn.query_drop(format!("DROP DATABASE {}", quote::ident(name.as_str())))
             .await
-            .map_err(|e| MysqlError::from_driver(format!("DROP DATABASE {name}"), e))
+            .map_err(|e| driver_error(format!("DROP DATABASE {name}"), e))
     }
 
     /// True when the schema exists.
@@ -120,7 +95,7 @@ impl Mysql {
                 (name.as_str(),),
             )
             .await
-            .map_err(|e| MysqlError::from_driver(format!("look up database {name}"), e))?;
+            .map_err(|e| driver_error(format!("look up database {name}"), e))?;
         Ok(found.is_some())
     }
 }
@@ -141,10 +116,10 @@ async fn resolve_charset(
                     (cs.as_str(),),
                 )
                 .await
-                .map_err(|e| MysqlError::from_driver("look up character set", e))?;
+                .map_err(|e| driver_error("look up character set", e))?;
             match default {
                 Some(co) => Ok((Some(cs.as_str().to_owned()), Some(co))),
-                None => Err(MysqlError::Charset(format!("unknown character set {cs}"))),
+                None => Err(DbError::Charset(format!("unknown character set {cs}"))),
             }
         }
         (cs, Some(co)) => {
@@ -155,12 +130,12 @@ async fn resolve_charset(
                     (co.as_str(),),
                 )
                 .await
-                .map_err(|e| MysqlError::from_driver("look up collation", e))?;
+                .map_err(|e| driver_error("look up collation", e))?;
             match (owner, cs) {
-                (None, _) => Err(MysqlError::Charset(format!("unknown collation {co}"))),
-                (Some(owner), Some(cs)) if owner != cs.as_str() => Err(MysqlError::Charset(
-                    format!("collation {co} does not belong to character set {cs}"),
-                )),
+                (None, _) => Err(DbError::Charset(format!("unknown collation {co}"))),
+                (Some(owner), Some(cs)) if owner != cs.as_str() => Err(DbError::Charset(format!(
+                    "collation {co} does not belong to character set {cs}"
+                ))),
                 (Some(owner), _) => Ok((Some(owner), Some(co.as_str().to_owned()))),
             }
         }

@@ -1,7 +1,8 @@
 //! The local mysqld, reached over its unix socket.
 //!
 //! This is the only module that speaks SQL. Everything it is handed is a typed
-//! value from `command::names`; statements are assembled with the quoting in
+//! value from [`crate::model`], and it imports nothing else of the agent's
+//! but the configuration it is opened with; statements are assembled with the quoting in
 //! [`quote`], values compared in `WHERE` clauses go as bound parameters, and
 //! passwords travel only as authentication hashes.
 //!
@@ -10,15 +11,15 @@
 //! it, and which columns of `mysql.db` a database-level `ALL PRIVILEGES`
 //! sets. Later queries use those facts instead of asking again.
 
-pub mod access;
-pub mod admin;
-pub mod alter;
-pub mod databases;
-pub mod error;
-pub mod quote;
-pub mod root;
-pub mod system;
-pub mod users;
+mod access;
+mod admin;
+mod alter;
+mod database;
+mod databases;
+mod error;
+pub(crate) mod quote;
+mod root;
+mod users;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -27,11 +28,12 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use secrecy::ExposeSecret;
 
-pub use error::{MysqlError, Result};
-pub use quote::BackslashMode;
-pub use system::Protected;
+pub use admin::{Bootstrapped, bootstrap};
+use error::{driver_error, driver_error_secret};
+use quote::BackslashMode;
 
 use crate::config::MysqlConfig;
+use crate::model::{DbError, DbResult as Result, Privilege, Protected};
 
 /// Which server family the agent is talking to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,15 @@ pub struct Mysql {
     /// Set by the first successful connection.
     server: Arc<OnceLock<Server>>,
     protected: Protected,
+    /// What `enable_root` grants (`mysql.root_grant`, `root_grant_option`).
+    root_grant: Arc<RootGrant>,
+}
+
+/// What `enable_root` grants on `*.*`.
+#[derive(Debug)]
+struct RootGrant {
+    privileges: Vec<Privilege>,
+    with_grant_option: bool,
 }
 
 /// By hand: the pool's options hold the admin password, and a derived
@@ -89,6 +100,7 @@ impl std::fmt::Debug for Mysql {
         f.debug_struct("Mysql")
             .field("server", &self.server.get())
             .field("protected", &self.protected)
+            .field("root_grant", &self.root_grant)
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +144,10 @@ impl Mysql {
             pool: Pool::new(opts),
             server: Arc::new(OnceLock::new()),
             protected,
+            root_grant: Arc::new(RootGrant {
+                privileges: cfg.root_grant.clone(),
+                with_grant_option: cfg.root_grant_option,
+            }),
         }
     }
 
@@ -146,7 +162,7 @@ impl Mysql {
     fn facts(&self) -> Result<&Server> {
         self.server
             .get()
-            .ok_or_else(|| MysqlError::Unavailable("mysqld has not been probed yet".into()))
+            .ok_or_else(|| DbError::Unavailable("mysqld has not been probed yet".into()))
     }
 
     /// The protected accounts and schemas in force.
@@ -157,9 +173,7 @@ impl Mysql {
     /// A round trip that proves mysqld answers queries.
     pub async fn ping(&self) -> Result<()> {
         let mut conn = self.conn().await?;
-        conn.ping()
-            .await
-            .map_err(|e| MysqlError::from_driver("ping", e))
+        conn.ping().await.map_err(|e| driver_error("ping", e))
     }
 
     /// Closes every connection; used on shutdown.
@@ -173,7 +187,7 @@ impl Mysql {
             .pool
             .get_conn()
             .await
-            .map_err(|e| MysqlError::from_driver("connect", e))?;
+            .map_err(|e| driver_error("connect", e))?;
         if self.server.get().is_none() {
             let facts = probe(&mut conn).await?;
             tracing::info!(flavor = ?facts.flavor, version = %facts.version, "mysqld probed");
@@ -187,7 +201,7 @@ async fn probe(conn: &mut Conn) -> Result<Server> {
     let version: Option<String> = conn
         .query_first("SELECT @@version")
         .await
-        .map_err(|e| MysqlError::from_driver("probe version", e))?;
+        .map_err(|e| driver_error("probe version", e))?;
     let version = version.unwrap_or_default();
     let flavor = if version.to_ascii_lowercase().contains("mariadb") {
         Flavor::MariaDb
@@ -201,7 +215,7 @@ async fn probe(conn: &mut Conn) -> Result<Server> {
              ORDER BY ORDINAL_POSITION",
         )
         .await
-        .map_err(|e| MysqlError::from_driver("probe privilege columns", e))?;
+        .map_err(|e| driver_error("probe privilege columns", e))?;
     let has_roles = columns
         .iter()
         .any(|(t, c)| t == "user" && c.eq_ignore_ascii_case("is_role"));
@@ -211,7 +225,7 @@ async fn probe(conn: &mut Conn) -> Result<Server> {
         .map(|(_, c)| c)
         .collect::<Vec<_>>();
     if db_all_priv_columns.is_empty() {
-        return Err(MysqlError::Protocol(
+        return Err(DbError::Protocol(
             "mysql.db has no privilege columns visible to the agent's account".into(),
         ));
     }
@@ -230,105 +244,9 @@ fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// One page of a sorted listing, as Trove asks for it.
-#[derive(Debug, Clone, Default)]
-pub struct Page {
-    /// At most this many items; `None` for all.
-    pub limit: Option<usize>,
-    /// Start after (or at, with `include_marker`) this key.
-    pub marker: Option<String>,
-    /// Whether the marker's own item is included.
-    pub include_marker: bool,
-}
-
-impl Page {
-    /// Cuts a listing sorted by `key` into this page. Returns the items and the
-    /// marker of the next page (the last item's key) when more remain.
-    pub fn apply<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
-        let mut out = Vec::new();
-        let mut more = false;
-        for item in items {
-            if let Some(m) = &self.marker {
-                let k = key(&item);
-                let after = if self.include_marker {
-                    k.as_str() >= m.as_str()
-                } else {
-                    k.as_str() > m.as_str()
-                };
-                if !after {
-                    continue;
-                }
-            }
-            if self.limit.is_some_and(|l| out.len() >= l) {
-                more = true;
-                break;
-            }
-            out.push(item);
-        }
-        let next = if more { out.last().map(&key) } else { None };
-        (out, next)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn keys(p: &Page, items: &[&str]) -> (Vec<String>, Option<String>) {
-        let v: Vec<String> = items.iter().map(|s| s.to_string()).collect();
-        p.apply(v, |s| s.clone())
-    }
-
-    #[test]
-    fn paging() {
-        let all = ["a", "b", "c", "d"];
-        let p = Page {
-            limit: Some(2),
-            ..Page::default()
-        };
-        assert_eq!(
-            keys(&p, &all),
-            (vec!["a".into(), "b".into()], Some("b".into()))
-        );
-        let p = Page {
-            limit: Some(2),
-            marker: Some("b".into()),
-            include_marker: false,
-        };
-        assert_eq!(keys(&p, &all), (vec!["c".into(), "d".into()], None));
-        let p = Page {
-            limit: Some(2),
-            marker: Some("b".into()),
-            include_marker: true,
-        };
-        assert_eq!(
-            keys(&p, &all),
-            (vec!["b".into(), "c".into()], Some("c".into()))
-        );
-        let p = Page {
-            limit: Some(4),
-            ..Page::default()
-        };
-        assert_eq!(keys(&p, &all).1, None);
-        let p = Page {
-            limit: None,
-            marker: Some("bb".into()),
-            include_marker: false,
-        };
-        assert_eq!(keys(&p, &all).0, vec!["c".to_string(), "d".into()]);
-        // A bare user name sorts before all of that user's `name@host` keys.
-        let p = Page {
-            limit: None,
-            marker: Some("bob".into()),
-            include_marker: false,
-        };
-        assert_eq!(
-            keys(&p, &["alice@%", "bob@%", "bob@10.%", "carl@%"])
-                .0
-                .len(),
-            3
-        );
-    }
 
     #[test]
     fn debug_never_shows_the_admin_password() {

@@ -9,16 +9,8 @@
 use mysql_async::prelude::Queryable;
 
 use super::users::{alter_password_sql, create_user_sql};
-use super::{MODE, Mysql, MysqlError, Result, quote, text};
-use crate::command::names::{Account, HostPattern, Password, UserName, is_local_host};
-
-/// The account remote root is enabled as.
-pub fn remote_root() -> Result<Account> {
-    Ok(Account {
-        name: UserName::parse("root").map_err(|e| MysqlError::Protocol(e.to_string()))?,
-        host: HostPattern::any(),
-    })
-}
+use super::{MODE, Mysql, Result, driver_error, driver_error_secret, quote, text};
+use crate::model::{Account, Password, is_local_host};
 
 impl Mysql {
     /// The non-local hosts a `root` account exists for.
@@ -26,7 +18,7 @@ impl Mysql {
         let hosts: Vec<Vec<u8>> = conn
             .query("SELECT Host FROM mysql.user WHERE User = 'root'")
             .await
-            .map_err(|e| MysqlError::from_driver("look up root accounts", e))?;
+            .map_err(|e| driver_error("look up root accounts", e))?;
         Ok(hosts
             .into_iter()
             .map(text)
@@ -40,9 +32,10 @@ impl Mysql {
         Ok(!self.remote_root_hosts(&mut conn).await?.is_empty())
     }
 
-    /// Creates or updates `root`@`%` with the password and full privileges.
+    /// Creates or updates `root`@`%` with the password and the configured
+    /// privileges (Trove's default: ALL, with grant option).
     pub async fn enable_root(&self, password: &Password) -> Result<Account> {
-        let root = remote_root()?;
+        let root = Account::remote_root();
         let mut conn = self.conn().await?;
         let sql = if self.user_exists(&mut conn, &root).await? {
             alter_password_sql(self.facts()?.flavor, &root, password)
@@ -51,14 +44,32 @@ impl Mysql {
         };
         conn.query_drop(sql)
             .await
-            .map_err(|e| MysqlError::from_driver_secret("set the password of root@%", e))?;
-        conn.query_drop(format!(
-            "GRANT ALL PRIVILEGES ON *.* TO {} WITH GRANT OPTION",
-            quote::account(&root, MODE)
-        ))
-        .await
-        .map_err(|e| MysqlError::from_driver("GRANT ALL ON *.* TO root@%", e))?;
+            .map_err(|e| driver_error_secret("set the password of root@%", e))?;
+        conn.query_drop(self.root_grant_sql(&root))
+            .await
+            .map_err(|e| driver_error("GRANT ON *.* TO root@%", e))?;
         Ok(root)
+    }
+
+    /// `GRANT <mysql.root_grant> ON *.* TO root@% [WITH GRANT OPTION]`:
+    /// privileges validated as such when the configuration was read.
+    fn root_grant_sql(&self, root: &Account) -> String {
+        let privileges: Vec<&str> = self
+            .root_grant
+            .privileges
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        let option = if self.root_grant.with_grant_option {
+            " WITH GRANT OPTION"
+        } else {
+            ""
+        };
+        format!(
+            "GRANT {} ON *.* TO {}{option}",
+            privileges.join(", "),
+            quote::account(root, MODE)
+        )
     }
 
     /// Drops every non-local root account, so root can only log in locally.
@@ -68,8 +79,37 @@ impl Mysql {
             let sql = format!("DROP USER 'root'@{}", quote::literal(&host, MODE));
             conn.query_drop(sql)
                 .await
-                .map_err(|e| MysqlError::from_driver(format!("DROP USER root@{host}"), e))?;
+                .map_err(|e| driver_error(format!("DROP USER root@{host}"), e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MysqlConfig;
+    use crate::model::{Privilege, Protected};
+
+    #[test]
+    fn root_grant_follows_the_configuration() {
+        let default = Mysql::new(&MysqlConfig::default(), Protected::new("root", &[], &[]));
+        assert_eq!(
+            default.root_grant_sql(&Account::remote_root()),
+            "GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION"
+        );
+        let cfg = MysqlConfig {
+            root_grant: ["select", "process", "create user"]
+                .iter()
+                .map(|p| Privilege::parse(p).unwrap())
+                .collect(),
+            root_grant_option: false,
+            ..MysqlConfig::default()
+        };
+        let narrow = Mysql::new(&cfg, Protected::new("root", &[], &[]));
+        assert_eq!(
+            narrow.root_grant_sql(&Account::remote_root()),
+            "GRANT SELECT, PROCESS, CREATE USER ON *.* TO 'root'@'%'"
+        );
     }
 }

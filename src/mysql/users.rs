@@ -9,71 +9,12 @@ use std::collections::HashMap;
 
 use mysql_async::prelude::Queryable;
 
-use super::error::partial;
 use super::quote::{self, native_password_hash};
-use super::{Flavor, MODE, Mysql, MysqlError, Page, Result, text};
-use crate::command::names::{Account, DbName, HostPattern, Password, UserName};
-
-/// An account as listed: who it is and the databases it holds ALL on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserInfo {
-    /// The account.
-    pub account: Account,
-    /// Databases with ALL PRIVILEGES, sorted.
-    pub databases: Vec<DbName>,
-    /// True for the remote `root` account (listed only while enabled).
-    pub is_root: bool,
-}
-
-impl UserInfo {
-    /// The paging key Trove uses: `name@host`.
-    pub fn marker(&self) -> String {
-        self.account.to_string()
-    }
-}
-
-/// What an account may do on its databases (Cloud66's user types).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// `application`: ALL PRIVILEGES.
-    All,
-    /// `readonly`: SELECT and SHOW VIEW only.
-    ReadOnly,
-}
-
-impl Access {
-    /// The privilege list of a `GRANT`.
-    pub fn privileges(self) -> &'static str {
-        match self {
-            Access::All => "ALL PRIVILEGES",
-            Access::ReadOnly => "SELECT, SHOW VIEW",
-        }
-    }
-}
-
-/// An account to create.
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    /// The account.
-    pub account: Account,
-    /// Its password; `None` until the agent generates one (only for calls,
-    /// which can hand it back).
-    pub password: Option<Password>,
-    /// Databases to grant on.
-    pub databases: Vec<DbName>,
-    /// What the grants allow.
-    pub access: Access,
-}
-
-/// How a change is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// The first attempt: the state must be as the command expects.
-    Fresh,
-    /// The command was in hand when the agent stopped and may have been
-    /// applied in part: finish it, taking what is already there as its own.
-    Recovering,
-}
+use super::{Flavor, MODE, Mysql, Result, driver_error, driver_error_secret, text};
+use crate::model::{
+    Account, Attempt, DbError, DbName, HostPattern, NewUser, Page, Password, UserInfo, UserName,
+    is_local_host, partial,
+};
 
 impl Mysql {
     /// Lists the non-system accounts, sorted by `name@host`, one page at a time.
@@ -88,13 +29,13 @@ impl Mysql {
         let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
             .query(sql)
             .await
-            .map_err(|e| MysqlError::from_driver("list users", e))?;
+            .map_err(|e| driver_error("list users", e))?;
         let mut users: Vec<(String, Account, bool)> = rows
             .into_iter()
             .filter_map(|(u, h)| {
                 let (name, host) = (text(u), text(h));
                 let is_root = name == "root";
-                let remote_root = is_root && !crate::command::names::is_local_host(&host);
+                let remote_root = is_root && !is_local_host(&host);
                 if self.protected.is_system_user(&name, &host) && !remote_root {
                     return None;
                 }
@@ -136,7 +77,7 @@ impl Mysql {
                 (name, host, name, host),
             )
             .await
-            .map_err(|e| MysqlError::from_driver(format!("look up {account}"), e))?;
+            .map_err(|e| driver_error(format!("look up {account}"), e))?;
         if !rows.iter().any(|(kind, _)| *kind == 0) {
             return Ok(None);
         }
@@ -167,13 +108,13 @@ impl Mysql {
     /// Creates every account with its grants, or as many as mysqld allows:
     /// all must be absent beforehand; if one fails, it is rolled back and the
     /// error lists exactly which accounts were created before it.
-    pub async fn create_users(&self, users: &[NewUser], mode: Mode) -> Result<()> {
+    pub async fn create_users(&self, users: &[NewUser], attempt: Attempt) -> Result<()> {
         let mut conn = self.conn().await?;
         let mut exists = Vec::with_capacity(users.len());
         for u in users {
             let found = self.user_exists(&mut conn, &u.account).await?;
-            if found && mode == Mode::Fresh {
-                return Err(MysqlError::UserExists(u.account.clone()));
+            if found && attempt == Attempt::First {
+                return Err(DbError::UserExists(u.account.clone()));
             }
             exists.push(found);
         }
@@ -197,7 +138,7 @@ impl Mysql {
         let password = u
             .password
             .as_ref()
-            .ok_or_else(|| MysqlError::Protocol(format!("no password for {}", u.account)))?;
+            .ok_or_else(|| DbError::Protocol(format!("no password for {}", u.account)))?;
         let sql = if exists {
             alter_password_sql(self.facts()?.flavor, &u.account, password)
         } else {
@@ -205,20 +146,17 @@ impl Mysql {
         };
         conn.query_drop(sql)
             .await
-            .map_err(|e| MysqlError::from_driver_secret(format!("CREATE USER {}", u.account), e))?;
+            .map_err(|e| driver_error_secret(format!("CREATE USER {}", u.account), e))?;
         for db in &u.databases {
             let grant = format!(
                 "GRANT {} ON {}.* TO {}",
-                u.access.privileges(),
+                u.access.privileges().unwrap_or("USAGE"),
                 quote::grant_schema(db),
                 quote::account(&u.account, MODE)
             );
             let granted = match conn.query_drop(grant).await {
                 Ok(()) => super::access::confirm_grant(conn, &u.account, db).await,
-                Err(e) => Err(MysqlError::from_driver(
-                    format!("GRANT ON {db} TO {}", u.account),
-                    e,
-                )),
+                Err(e) => Err(driver_error(format!("GRANT ON {db} TO {}", u.account), e)),
             };
             if let Err(err) = granted {
                 // Leave nothing half-made behind: the account goes with its grant.
@@ -233,17 +171,17 @@ impl Mysql {
 
     /// Deletes an account; `UserNotFound` when it does not exist (unless
     /// recovering: then it is already done).
-    pub async fn delete_user(&self, account: &Account, mode: Mode) -> Result<()> {
+    pub async fn delete_user(&self, account: &Account, attempt: Attempt) -> Result<()> {
         let mut conn = self.conn().await?;
         if !self.user_exists(&mut conn, account).await? {
-            return match mode {
-                Mode::Fresh => Err(MysqlError::UserNotFound(account.clone())),
-                Mode::Recovering => Ok(()),
+            return match attempt {
+                Attempt::First => Err(DbError::UserNotFound(account.clone())),
+                Attempt::Recovery => Ok(()),
             };
         }
         conn.query_drop(format!("DROP USER {}", quote::account(account, MODE)))
             .await
-            .map_err(|e| MysqlError::from_driver(format!("DROP USER {account}"), e))
+            .map_err(|e| driver_error(format!("DROP USER {account}"), e))
     }
 
     /// True when the account exists.
@@ -263,7 +201,7 @@ impl Mysql {
                 (account.name.as_str(), account.host.as_str()),
             )
             .await
-            .map_err(|e| MysqlError::from_driver(format!("look up {account}"), e))?;
+            .map_err(|e| driver_error(format!("look up {account}"), e))?;
         Ok(found.is_some())
     }
 
@@ -276,7 +214,7 @@ impl Mysql {
         let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = conn
             .query(format!("SELECT User, Host, Db FROM mysql.db WHERE {pred}"))
             .await
-            .map_err(|e| MysqlError::from_driver("read database grants", e))?;
+            .map_err(|e| driver_error("read database grants", e))?;
         let mut raw: HashMap<String, Vec<String>> = HashMap::new();
         for (u, h, d) in rows {
             raw.entry(format!("{}@{}", text(u), text(h)))

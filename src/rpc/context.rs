@@ -73,11 +73,13 @@ impl Context {
     }
 
     /// All fields, by value.
+    #[cfg(any(test, feature = "testkit"))]
     pub fn into_map(self) -> Map<String, Value> {
         self.0
     }
 
     /// Whether there are no fields.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

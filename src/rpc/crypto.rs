@@ -26,6 +26,7 @@ use md5::{Digest, Md5};
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::{Zeroize, Zeroizing};
 
+#[cfg(any(test, feature = "testkit"))]
 use super::RpcError;
 
 const BLOCK: usize = 16;
@@ -51,7 +52,9 @@ impl Crypto {
         Self { key: derived }
     }
 
-    /// Encrypts `plaintext` under a fresh random IV and returns the base64 blob.
+    /// Encrypts `plaintext` under a fresh random IV and returns the base64
+    /// blob, as Trove's control plane does (for the tests that play it).
+    #[cfg(any(test, feature = "testkit"))]
     pub fn encrypt(&self, plaintext: &[u8]) -> String {
         self.encrypt_with_iv(self.fresh_iv(), plaintext)
     }
@@ -59,6 +62,7 @@ impl Crypto {
     /// Decrypts a base64 blob. Refuses bad base64, a blob shorter than IV plus one
     /// block, a ciphertext that is not whole blocks, and bad PKCS#7 padding (what a
     /// wrong key almost always produces).
+    #[cfg(any(test, feature = "testkit"))]
     pub fn decrypt(&self, blob: &str) -> Result<Zeroizing<Vec<u8>>, RpcError> {
         let fail = |reason| RpcError::Undecryptable {
             what: "value".into(),
@@ -102,6 +106,7 @@ impl Crypto {
         &self.key
     }
 
+    #[cfg(any(test, feature = "testkit"))]
     pub(crate) fn encrypt_with_iv(&self, iv: [u8; BLOCK], plaintext: &[u8]) -> String {
         STANDARD.encode(self.raw_with_iv(iv, plaintext))
     }

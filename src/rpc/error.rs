@@ -75,7 +75,7 @@ impl RpcError {
 
     /// A stable name of the variant, independent of wording: for tests and
     /// the fuzz targets.
-    #[cfg(any(test, feature = "fakes"))]
+    #[cfg(any(test, feature = "testkit"))]
     pub fn code(&self) -> &'static str {
         match self {
             Self::TooLarge { .. } => "rpc.too_large",
@@ -104,10 +104,16 @@ impl RpcError {
     pub fn is_silent(&self) -> bool {
         matches!(self, Self::Undecryptable { .. } | Self::Reused)
     }
+}
 
-    /// Always false: the same bytes fail the same way on every delivery.
-    pub fn is_transient(&self) -> bool {
-        false
+impl crate::model::Classify for RpcError {
+    fn wire_class(&self) -> crate::model::WireClass {
+        self.failure().class()
+    }
+
+    /// The same bytes fail the same way on every delivery.
+    fn disposition(&self) -> crate::model::Disposition {
+        crate::model::Disposition::Fail
     }
 }
 
@@ -161,22 +167,25 @@ mod tests {
             error: RpcError::UnsupportedVersion("2.0".into()),
         };
         let failure = err.failure();
-        assert_eq!(failure.class(), "UnsupportedVersion");
-        assert_eq!(failure.module(), "oslo_messaging.rpc.dispatcher");
+        assert_eq!(failure.class().name(), "UnsupportedVersion");
+        assert_eq!(failure.class().module(), "oslo_messaging.rpc.dispatcher");
         // Text from the real dispatcher's reply (testdata/wire_encrypted.json).
         assert_eq!(
             failure.message(),
             "Endpoint does not support RPC version 2.0. Attempted method: get_user"
         );
-        assert!(!err.error.is_transient());
+        assert_eq!(
+            crate::model::Classify::disposition(&err.error),
+            crate::model::Disposition::Fail
+        );
         assert_eq!(err.error.code(), "rpc.unsupported_version");
     }
 
     #[test]
     fn other_errors_are_bad_requests() {
         let failure = RpcError::MissingMethod.failure();
-        assert_eq!(failure.class(), "BadRequest");
-        assert_eq!(failure.module(), "trove.common.exception");
+        assert_eq!(failure.class().name(), "BadRequest");
+        assert_eq!(failure.class().module(), "trove.common.exception");
         assert_eq!(failure.message(), "request has no `method`");
     }
 }

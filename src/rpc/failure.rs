@@ -21,75 +21,42 @@ use std::fmt;
 use serde_json::Value;
 
 use super::pyjson;
-
-const TROVE: &str = "trove.common.exception";
-const OSLO_DISPATCHER: &str = "oslo_messaging.rpc.dispatcher";
+use crate::model::{Classify, WireClass};
 
 /// An exception to report to the caller, named by a class the control plane knows.
 ///
 /// The message is shown to API users: it must never hold a password or internals.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
-    class: &'static str,
-    module: &'static str,
+    class: WireClass,
     message: String,
 }
 
 impl Failure {
-    fn trove(class: &'static str, message: impl Into<String>) -> Self {
+    /// A failure of `class` saying `message`.
+    pub fn new(class: WireClass, message: impl Into<String>) -> Self {
         Self {
             class,
-            module: TROVE,
             message: message.into(),
         }
     }
 
+    /// The failure an error reports: its own class, its own text.
+    pub fn of<E: Classify + fmt::Display>(error: &E) -> Self {
+        Self::new(error.wire_class(), error.to_string())
+    }
+
     /// `BadRequest`: malformed or invalid input (HTTP 400).
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::trove("BadRequest", message)
-    }
-
-    /// `UserNotFound` (HTTP 404).
-    pub fn user_not_found(message: impl Into<String>) -> Self {
-        Self::trove("UserNotFound", message)
-    }
-
-    /// `DatabaseNotFound` (HTTP 404).
-    pub fn database_not_found(message: impl Into<String>) -> Self {
-        Self::trove("DatabaseNotFound", message)
-    }
-
-    /// `DatastoreOperationNotSupported`: the operation does not exist for this datastore.
-    pub fn not_supported(message: impl Into<String>) -> Self {
-        Self::trove("DatastoreOperationNotSupported", message)
-    }
-
-    /// `GuestError`: the database itself failed.
-    pub fn guest_error(message: impl Into<String>) -> Self {
-        Self::trove("GuestError", message)
-    }
-
-    /// `DatabaseForUserNotInDatabaseListError`.
-    pub fn db_for_user_not_in_list(message: impl Into<String>) -> Self {
-        Self::trove("DatabaseForUserNotInDatabaseListError", message)
-    }
-
-    /// oslo's `NoSuchMethod`, worded as oslo's dispatcher words it.
-    pub fn no_such_method(method: &str) -> Self {
-        Self {
-            class: "NoSuchMethod",
-            module: OSLO_DISPATCHER,
-            message: format!("Endpoint does not support RPC method {method}"),
-        }
+        Self::new(WireClass::BadRequest, message)
     }
 
     /// oslo's `UnsupportedVersion`, worded as oslo's dispatcher words it.
     pub fn unsupported_version(version: &str) -> Self {
-        Self {
-            class: "UnsupportedVersion",
-            module: OSLO_DISPATCHER,
-            message: format!("Endpoint does not support RPC version {version}"),
-        }
+        Self::new(
+            WireClass::UnsupportedVersion,
+            format!("Endpoint does not support RPC version {version}"),
+        )
     }
 
     /// `UnsupportedVersion` naming the method, as oslo sends it when it knows one.
@@ -99,14 +66,9 @@ impl Failure {
         failure
     }
 
-    /// The exception class name, e.g. `UserNotFound`.
-    pub fn class(&self) -> &str {
+    /// The exception class.
+    pub fn class(&self) -> WireClass {
         self.class
-    }
-
-    /// The Python module the class lives in.
-    pub fn module(&self) -> &str {
-        self.module
     }
 
     /// The human-readable text.
@@ -119,7 +81,9 @@ impl Failure {
         let message = Value::String(self.message.clone());
         let tb = Value::Array(vec![Value::String(format!(
             "{}.{}: {}\n",
-            self.module, self.class, self.message
+            self.class.module(),
+            self.class.name(),
+            self.message
         ))]);
         let args = Value::Array(vec![message.clone()]);
         let kwargs = Value::Object(serde_json::Map::new());
@@ -127,8 +91,8 @@ impl Failure {
         pyjson::write_object(
             &mut out,
             [
-                ("class", &Value::String(self.class.into())),
-                ("module", &Value::String(self.module.into())),
+                ("class", &Value::String(self.class.name().into())),
+                ("module", &Value::String(self.class.module().into())),
                 ("message", &message),
                 ("tb", &tb),
                 ("args", &args),
@@ -141,7 +105,7 @@ impl Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.class, self.message)
+        write!(f, "{}: {}", self.class.name(), self.message)
     }
 }
 
@@ -164,7 +128,10 @@ mod tests {
             serde_json::from_str(envelope["oslo.message"].as_str().unwrap()).unwrap();
         let python: Value = serde_json::from_str(inner["failure"].as_str().unwrap()).unwrap();
 
-        let ours = Failure::user_not_found("User bob@% cannot be found on the instance.");
+        let ours = Failure::new(
+            WireClass::UserNotFound,
+            "User bob@% cannot be found on the instance.",
+        );
         let wire = ours.to_wire();
         let parsed: Value = serde_json::from_str(&wire).unwrap();
         for key in ["class", "module", "message", "args", "kwargs"] {
@@ -185,7 +152,10 @@ mod tests {
         for (reply, ours) in [
             (
                 "reply_no_such_thing",
-                Failure::no_such_method("no_such_thing"),
+                Failure::new(
+                    WireClass::NoSuchMethod,
+                    "Endpoint does not support RPC method no_such_thing",
+                ),
             ),
             (
                 "reply_get_user_v2_0",
@@ -209,22 +179,17 @@ mod tests {
     }
 
     #[test]
-    fn constructors_pick_trove_classes() {
-        for (failure, class) in [
-            (Failure::bad_request("m"), "BadRequest"),
-            (Failure::database_not_found("m"), "DatabaseNotFound"),
-            (
-                Failure::not_supported("m"),
-                "DatastoreOperationNotSupported",
-            ),
-            (Failure::guest_error("m"), "GuestError"),
-            (
-                Failure::db_for_user_not_in_list("m"),
-                "DatabaseForUserNotInDatabaseListError",
-            ),
+    fn classes_name_their_modules() {
+        for (class, name) in [
+            (WireClass::BadRequest, "BadRequest"),
+            (WireClass::DatabaseNotFound, "DatabaseNotFound"),
+            (WireClass::NotSupported, "DatastoreOperationNotSupported"),
+            (WireClass::GuestError, "GuestError"),
         ] {
-            assert_eq!(failure.class(), class);
-            assert_eq!(failure.module(), "trove.common.exception");
+            let failure = Failure::new(class, "m");
+            let wire: Value = serde_json::from_str(&failure.to_wire()).unwrap();
+            assert_eq!(wire["class"], name);
+            assert_eq!(wire["module"], "trove.common.exception");
             assert_eq!(failure.message(), "m");
         }
         assert_eq!(Failure::bad_request("x").to_string(), "BadRequest: x");

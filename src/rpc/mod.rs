@@ -63,7 +63,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-pub use call::{Call, MAX_CALL_TIMEOUT, ReplyQueue, WireId};
+pub use call::{Call, WireId};
 pub use codec::Codec;
 pub use context::Context;
 pub use crypto::Crypto;

@@ -349,6 +349,7 @@ impl ReplayGuard {
     }
 
     /// Whether nothing is remembered.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == (0, 0)
     }

@@ -5,6 +5,7 @@
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 
+use super::call::ReplyQueue;
 use super::*;
 
 pub(super) const KEY: &str = "the-instance-key";
@@ -323,7 +324,7 @@ fn version_major_must_be_1() {
             "{bad}"
         );
         assert_eq!(err.call, expected_call());
-        assert_eq!(err.failure().class(), "UnsupportedVersion");
+        assert_eq!(err.failure().class().name(), "UnsupportedVersion");
     }
     let mut m = call_message("get_user", json!({}));
     m["version"] = json!(1.0);

@@ -44,7 +44,10 @@ fn replies_plaintext_and_encrypted() {
 
 #[test]
 fn failures_are_never_encrypted() {
-    let failure = Failure::user_not_found("User u@% cannot be found on the instance.");
+    let failure = Failure::new(
+        crate::model::WireClass::UserNotFound,
+        "User u@% cannot be found on the instance.",
+    );
     let inner = inner_of(
         &keyed_codec(KEY, false).encode_reply(&WireId::parse("m1").unwrap(), Err(&failure)),
     );

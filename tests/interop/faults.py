@@ -33,7 +33,7 @@ LOG_DIR = REPO / "target" / "interop-logs"
 SUMMARY_LOG = LOG_DIR / "faults-summary.log"
 
 # The agent settles actions whose messages never came back this long after a
-# broker session starts (src/agent/recovery.rs GRACE): a late duplicate can only
+# broker session starts (src/agent/delivery.rs, Patience::grace): a late duplicate can only
 # show after it, so the tests wait past it before counting.
 AGENT_SETTLE_GRACE = 60
 

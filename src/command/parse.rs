@@ -1,0 +1,110 @@
+//! Argument shapes several methods share: Trove's serialized users
+//! (`{"_name", "_host", ...}`) and schemas (`{"_name", "_character_set",
+//! "_collate"}`), `username`/`hostname` pairs, and paging.
+
+use secrecy::SecretString;
+use serde_json::Value;
+
+use super::args::{Args, into_object};
+use super::{ParseCx, ParseError};
+use crate::model::{Account, DbName, HostPattern, Page, Password, UserName};
+
+/// An account from a name and a host (`None` means `%`), refused when it is
+/// a system account.
+pub fn account(name: &str, host: Option<&str>, cx: &ParseCx<'_>) -> Result<Account, ParseError> {
+    let name = UserName::parse(name)?;
+    let host = match host {
+        None => HostPattern::any(),
+        Some(h) => HostPattern::parse(h)?,
+    };
+    if cx.protected.is_system_user(name.as_str(), host.as_str()) {
+        return Err(ParseError::SystemUser(format!("{name}@{host}")));
+    }
+    Ok(Account { name, host })
+}
+
+/// A user dict's `_name` and `_host` (null host means `%`).
+pub fn account_dict(u: &mut Args, cx: &ParseCx<'_>) -> Result<Account, ParseError> {
+    let name = u.string("_name")?;
+    let host = u.opt_string("_host")?;
+    account(&name, host.as_deref(), cx)
+}
+
+/// `username` / `hostname` keyword arguments (null host means `%`).
+pub fn account_args(args: &mut Args, cx: &ParseCx<'_>) -> Result<Account, ParseError> {
+    let name = args.string("username")?;
+    let host = args.nullable_string("hostname")?;
+    account(&name, host.as_deref(), cx)
+}
+
+/// A password argument, validated; its text moves into a secret.
+pub fn password(text: String) -> Result<Password, ParseError> {
+    Ok(Password::parse(SecretString::from(text))?)
+}
+
+/// A database name, refused when it is a system schema.
+pub fn db_name(name: &str, cx: &ParseCx<'_>) -> Result<DbName, ParseError> {
+    let db = DbName::parse(name)?;
+    if cx.protected.is_system_db(db.as_str()) {
+        return Err(ParseError::SystemDatabase(db.to_string()));
+    }
+    Ok(db)
+}
+
+/// The `_name` of a serialized schema.
+pub fn schema_name(d: &mut Args, cx: &ParseCx<'_>) -> Result<DbName, ParseError> {
+    db_name(&d.string("_name")?, cx)
+}
+
+/// A database reference: a serialized schema or a bare name.
+pub fn db_ref(v: Value, cx: &ParseCx<'_>) -> Result<DbName, ParseError> {
+    match v {
+        Value::String(s) => db_name(&s, cx),
+        obj @ Value::Object(_) => schema_name(&mut into_object("_databases", obj)?, cx),
+        _ => Err(ParseError::Type {
+            arg: "_databases",
+            expected: "a list of databases",
+        }),
+    }
+}
+
+/// A database to grant on: a [`db_ref`] whose name still fits mysqld's 64
+/// characters once escaped for `GRANT` ([`DbName::grantable`]).
+pub fn grant_target(v: Value, cx: &ParseCx<'_>) -> Result<DbName, ParseError> {
+    let db = db_ref(v, cx)?;
+    if !db.grantable() {
+        return Err(ParseError::Ungrantable(db.to_string()));
+    }
+    Ok(db)
+}
+
+/// A list of databases to grant on, at most `limits.max_items`, sorted and
+/// each once.
+pub fn grant_targets(
+    list: Vec<Value>,
+    arg: &'static str,
+    cx: &ParseCx<'_>,
+) -> Result<Vec<DbName>, ParseError> {
+    if list.len() > cx.limits.max_items {
+        return Err(ParseError::TooMany {
+            arg,
+            limit: cx.limits.max_items,
+        });
+    }
+    let mut dbs = list
+        .into_iter()
+        .map(|v| grant_target(v, cx))
+        .collect::<Result<Vec<_>, _>>()?;
+    dbs.sort();
+    dbs.dedup();
+    Ok(dbs)
+}
+
+/// `limit`, `marker`, `include_marker`.
+pub fn page(args: &mut Args) -> Result<Page, ParseError> {
+    Ok(Page {
+        limit: args.opt_count("limit")?,
+        marker: args.opt_string("marker")?,
+        include_marker: args.flag("include_marker")?,
+    })
+}

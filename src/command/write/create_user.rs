@@ -1,0 +1,102 @@
+//! `create_user(users)`: accounts with passwords, each with a grant on its
+//! `_databases` (cast; a conductor notification reports the outcome).
+//!
+//! Every user is checked (name, host, password, databases, duplicates,
+//! system accounts) before any is created; mysqld must not have any of them
+//! yet. `_user_type` (`application`, the default: ALL; `readonly`: SELECT
+//! and SHOW VIEW) chooses the grant. A user without `_password` gets one
+//! generated, which only a call can hand back.
+
+use serde_json::Value;
+
+use crate::command::{
+    Args, Env, Generated, Method, ParseCx, ParseError, WriteMethod, args::into_object, parse,
+};
+use crate::model::{
+    AccessLevel, ActionType, Attempt, Database, DbError, DbResult, NewUser, Resource,
+};
+
+use super::Effect;
+
+/// `create_user`.
+#[derive(Debug)]
+pub struct CreateUser(pub Vec<NewUser>);
+
+impl Method for CreateUser {
+    const NAME: &'static str = "create_user";
+
+    fn parse(args: &mut Args, cx: &ParseCx<'_>) -> Result<Self, ParseError> {
+        let list = args.list("users", cx.limits.max_items)?;
+        Ok(CreateUser(parse_users(list, cx)?))
+    }
+}
+
+/// Trove's serialized users, every one checked before any is accepted
+/// (also `prepare`'s `users`).
+pub fn parse_users(list: Vec<Value>, cx: &ParseCx<'_>) -> Result<Vec<NewUser>, ParseError> {
+    let mut users: Vec<NewUser> = Vec::with_capacity(list.len());
+    for item in list {
+        let mut u = into_object("users", item)?;
+        let account = parse::account_dict(&mut u, cx)?;
+        let password = u
+            .opt_string("_password")?
+            .map(parse::password)
+            .transpose()?;
+        let access = match u.opt_string("_user_type")? {
+            None => AccessLevel::All,
+            Some(t) => AccessLevel::from_user_type(&t).ok_or(ParseError::Type {
+                arg: "_user_type",
+                expected: "\"application\" or \"readonly\"",
+            })?,
+        };
+        let databases = match u.optional("_databases") {
+            None => Vec::new(),
+            Some(Value::Array(dbs)) => parse::grant_targets(dbs, "_databases", cx)?,
+            Some(_) => {
+                return Err(ParseError::Type {
+                    arg: "_databases",
+                    expected: "a list",
+                });
+            }
+        };
+        if users.iter().any(|o| o.account == account) {
+            return Err(ParseError::Duplicate(account.to_string()));
+        }
+        users.push(NewUser {
+            account,
+            password,
+            databases,
+            access,
+        });
+    }
+    Ok(users)
+}
+
+impl WriteMethod for CreateUser {
+    const ACTION: ActionType = ActionType::DatabaseUserCreate;
+    const TROVE_CAST: bool = true;
+    const EFFECT: Option<Effect> = Some(Effect::Present);
+
+    fn resources(&self) -> Vec<Resource> {
+        self.0
+            .iter()
+            .map(|u| Resource::User(u.account.clone()))
+            .collect()
+    }
+
+    fn needs_generated_password(&self) -> bool {
+        self.0.iter().any(|u| u.password.is_none())
+    }
+
+    fn generate_passwords(&mut self, generated: &mut Generated) -> Result<(), DbError> {
+        for u in self.0.iter_mut().filter(|u| u.password.is_none()) {
+            u.password = Some(generated.generate(&u.account)?);
+        }
+        Ok(())
+    }
+
+    async fn apply<D: Database>(&self, env: Env<'_, D>, attempt: Attempt) -> DbResult<Value> {
+        env.db.create_users(&self.0, attempt).await?;
+        Ok(Value::Null)
+    }
+}
