@@ -18,10 +18,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::conductor::ServiceStatus;
+use crate::model::TlsMode;
 
 /// Trove's marker names (`BaseDbStatus.PREPARE_START_FILENAME`, `..._END_`).
 const START_MARKER: &str = ".guestagent.prepare.start";
 const END_MARKER: &str = ".guestagent.prepare.end";
+/// The instance's TLS mode, and the one before the last change (for
+/// `ssl_rollback`), in the state directory.
+const TLS_FILE: &str = "tls_mode";
+const TLS_PREVIOUS: &str = "tls_mode.previous";
 
 /// Where the instance is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,13 +50,35 @@ pub struct Instance {
     changed: tokio::sync::Notify,
     marker_dir: PathBuf,
     mount_point: PathBuf,
+    /// Where the TLS mode is kept.
+    state_dir: PathBuf,
+    tls: Mutex<Option<TlsMode>>,
 }
 
 impl Instance {
     /// An instance that waits for `prepare` when `await_prepare` is set and
     /// Trove's end marker is not in `marker_dir` yet.
+    #[cfg(test)]
     pub fn new(await_prepare: bool, marker_dir: &Path, mount_point: &Path) -> Self {
+        Self::with_state(await_prepare, marker_dir, mount_point, None, None)
+    }
+
+    /// [`Instance::new`], keeping its TLS mode in `state_dir` (`None`: in
+    /// memory only), starting from `tls` (Trove's `ssl_mode`) until a mode
+    /// was set here.
+    pub fn with_state(
+        await_prepare: bool,
+        marker_dir: &Path,
+        mount_point: &Path,
+        state_dir: Option<&Path>,
+        tls: Option<TlsMode>,
+    ) -> Self {
         let prepared = marker_dir.join(END_MARKER).is_file();
+        let state_dir = state_dir.map(Path::to_owned).unwrap_or_default();
+        let tls = match read_mode(&state_dir.join(TLS_FILE)) {
+            Some(saved) => saved,
+            None => tls,
+        };
         let stage = if await_prepare && !prepared {
             Stage::Waiting
         } else {
@@ -62,7 +89,54 @@ impl Instance {
             changed: tokio::sync::Notify::new(),
             marker_dir: marker_dir.to_owned(),
             mount_point: mount_point.to_owned(),
+            state_dir,
+            tls: Mutex::new(tls),
         }
+    }
+
+    /// The TLS mode every account follows, those made later included.
+    pub fn tls_mode(&self) -> Option<TlsMode> {
+        self.tls.lock().map_or(None, |m| *m)
+    }
+
+    /// Sets the TLS mode (`None`: off), remembering the one before for
+    /// [`Instance::rollback_tls`]; on disk before it takes effect.
+    pub fn set_tls_mode(&self, mode: Option<TlsMode>) -> std::io::Result<()> {
+        let previous = self.tls_mode();
+        self.save(TLS_PREVIOUS, previous)?;
+        self.save(TLS_FILE, mode)?;
+        if let Ok(mut m) = self.tls.lock() {
+            *m = mode;
+        }
+        Ok(())
+    }
+
+    /// Goes back to the mode before the last change; `Ok(None)` when there
+    /// is nothing to go back to.
+    pub fn rollback_tls(&self) -> std::io::Result<Option<Option<TlsMode>>> {
+        let path = self.state_dir.join(TLS_PREVIOUS);
+        let Some(previous) = read_mode(&path) else {
+            return Ok(None);
+        };
+        self.save(TLS_FILE, previous)?;
+        if !self.state_dir.as_os_str().is_empty() {
+            std::fs::remove_file(&path)?;
+        }
+        if let Ok(mut m) = self.tls.lock() {
+            *m = previous;
+        }
+        Ok(Some(previous))
+    }
+
+    /// Writes a mode file: a temporary file renamed over it.
+    fn save(&self, name: &str, mode: Option<TlsMode>) -> std::io::Result<()> {
+        if self.state_dir.as_os_str().is_empty() {
+            return Ok(());
+        }
+        let path = self.state_dir.join(name);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, mode.map_or("none", TlsMode::name))?;
+        std::fs::rename(&tmp, &path)
     }
 
     /// The filesystem holding mysqld's data (`get_filesystem_stats`).
@@ -134,6 +208,16 @@ impl Instance {
     }
 }
 
+/// A mode file: `Some(mode)` (`Some(None)` for off), `None` when absent or
+/// unreadable.
+fn read_mode(path: &Path) -> Option<Option<TlsMode>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match text.trim() {
+        "none" => Some(None),
+        m => TlsMode::parse(m).map(Some),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +257,24 @@ mod tests {
             Some(ServiceStatus::FailedToSpawn)
         );
         assert!(!dir.path().join(END_MARKER).exists());
+    }
+
+    #[test]
+    fn the_tls_mode_is_kept_and_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path();
+        let i = Instance::with_state(false, state, state, Some(state), Some(TlsMode::Basic));
+        assert_eq!(i.tls_mode(), Some(TlsMode::Basic));
+        i.set_tls_mode(Some(TlsMode::Enforced)).unwrap();
+        let again = Instance::with_state(false, state, state, Some(state), None);
+        assert_eq!(
+            again.tls_mode(),
+            Some(TlsMode::Enforced),
+            "kept over a restart"
+        );
+        assert_eq!(again.rollback_tls().unwrap(), Some(Some(TlsMode::Basic)));
+        assert_eq!(again.tls_mode(), Some(TlsMode::Basic));
+        assert_eq!(again.rollback_tls().unwrap(), None, "one step back only");
     }
 
     #[test]

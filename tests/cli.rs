@@ -127,6 +127,8 @@ async fn actions_lists_the_journal_newest_first() {
                 method: "create_user".into(),
                 unique_id: Some(format!("u{i}")),
                 resources: vec![],
+                changed: vec![],
+                requested_by: None,
                 context: None,
                 call: false,
                 digest: None,

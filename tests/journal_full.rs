@@ -18,6 +18,8 @@ fn new(i: usize) -> NewAction {
         method: "create_user".into(),
         unique_id: Some(format!("unique-{i}")),
         resources: Vec::new(),
+        changed: Vec::new(),
+        requested_by: None,
         context: None,
         call: false,
         digest: Some("d".repeat(64)),

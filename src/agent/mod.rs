@@ -100,10 +100,19 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         );
     }
     let mysql = Mysql::new(&cfg.mysql, protected);
-    if let Err(e) = mysql.server().await {
-        // Not fatal: the agent consumes and heartbeats (`shutdown`/`crashed`)
-        // while mysqld is away; commands wait for it within their patience.
-        tracing::warn!(socket = %cfg.mysql.socket.display(), error = %e, "mysqld unavailable at start; serving anyway");
+    match mysql.server().await {
+        Ok(_) => {}
+        // The configured authentication plugin is not there: no account
+        // could be made as configured.
+        Err(e @ crate::model::DbError::NotSupported(_)) => {
+            return Err(AgentError::Fatal(e.to_string()));
+        }
+        Err(e) => {
+            // Not fatal: the agent consumes and heartbeats (`shutdown` /
+            // `crashed`) while mysqld is away; commands wait for it within
+            // their patience.
+            tracing::warn!(socket = %cfg.mysql.socket.display(), error = %e, "mysqld unavailable at start; serving anyway");
+        }
     }
     let topology = Topology::for_guest(&cfg.amqp.exchange, &cfg.guest_id, &cfg.amqp.rabbit);
     let shared = Arc::new(Shared {
@@ -121,10 +130,12 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> Result<(), AgentEr
         allow_root_enable: cfg.amqp.allow_root_enable,
         patience: Patience::default(),
         scheduler: scheduler::Scheduler::new(crate::mysql::POOL_SIZE),
-        instance: Instance::new(
+        instance: Instance::with_state(
             cfg.trove.await_prepare,
             &cfg.trove.prepare_marker_dir,
             &cfg.mysql.mount_point,
+            Some(&cfg.state.dir),
+            cfg.trove.ssl_mode,
         ),
     });
     if shared.instance.heartbeat(ServiceStatus::Healthy).is_none() {

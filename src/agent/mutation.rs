@@ -134,6 +134,8 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
                 method: d.method.clone(),
                 unique_id: d.id.as_ref().map(|id| id.as_str().to_owned()),
                 resources: cmd.resources(),
+                changed: cmd.changed(),
+                requested_by: d.context.user(),
                 context: Some(d.context.without_credentials()),
                 call: d.is_call(),
                 digest: Some(digest),

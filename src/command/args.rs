@@ -67,6 +67,37 @@ impl Args {
         }
     }
 
+    /// An optional boolean argument (`None` when absent or null).
+    pub fn opt_bool(&mut self, key: &'static str) -> Result<Option<bool>, ParseError> {
+        match self.optional(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(_) => Err(ParseError::Type {
+                arg: key,
+                expected: "true or false",
+            }),
+        }
+    }
+
+    /// An optional whole number from 0 to `max` (`None` when absent or
+    /// null). A float, a string or a negative number is refused, never
+    /// rounded or clamped.
+    pub fn opt_uint(
+        &mut self,
+        key: &'static str,
+        max: u64,
+        expected: &'static str,
+    ) -> Result<Option<u64>, ParseError> {
+        match self.optional(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(v) if v <= max => Ok(Some(v)),
+                _ => Err(ParseError::Type { arg: key, expected }),
+            },
+            Some(_) => Err(ParseError::Type { arg: key, expected }),
+        }
+    }
+
     /// A required positive integer argument.
     pub fn count(&mut self, key: &'static str) -> Result<u64, ParseError> {
         match self.opt_count(key)? {

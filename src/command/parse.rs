@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use super::args::{Args, into_object};
 use super::{ParseCx, ParseError};
-use crate::model::{Account, DbName, HostPattern, Page, Password, UserName};
+use crate::model::{
+    Account, AccountAttrs, AuthPlugin, DbName, Expiry, HostPattern, MAX_LIMIT, Page, Password,
+    Require, UserName,
+};
 
 /// An account from a name and a host (`None` means `%`), refused when it is
 /// a system account.
@@ -98,6 +101,53 @@ pub fn grant_targets(
     dbs.sort();
     dbs.dedup();
     Ok(dbs)
+}
+
+/// The account attributes of a user dict or `user_attrs`: `_require`
+/// (`none`, `ssl` or `x509`), `_max_connections` and
+/// `_max_queries_per_hour` (0 to 2147483647; 0 is no limit), `_locked`,
+/// `_password_expire_days` (0: never; 1 to 65535 days).
+pub fn attrs(u: &mut Args) -> Result<AccountAttrs, ParseError> {
+    let require = match u.opt_string("_require")? {
+        None => None,
+        Some(r) => Some(Require::parse(&r).ok_or(ParseError::Type {
+            arg: "_require",
+            expected: "\"none\", \"ssl\" or \"x509\"",
+        })?),
+    };
+    let limit = "a whole number from 0 (no limit) to 2147483647";
+    let to_u32 = |v: u64| u32::try_from(v).unwrap_or(MAX_LIMIT);
+    Ok(AccountAttrs {
+        require,
+        max_connections: u
+            .opt_uint("_max_connections", u64::from(MAX_LIMIT), limit)?
+            .map(to_u32),
+        max_queries_per_hour: u
+            .opt_uint("_max_queries_per_hour", u64::from(MAX_LIMIT), limit)?
+            .map(to_u32),
+        locked: u.opt_bool("_locked")?,
+        password_expire: u
+            .opt_uint(
+                "_password_expire_days",
+                u64::from(u16::MAX),
+                "a whole number of days from 0 (never) to 65535",
+            )?
+            .map(|d| match u16::try_from(d) {
+                Ok(0) | Err(_) => Expiry::Never,
+                Ok(n) => Expiry::Days(n),
+            }),
+    })
+}
+
+/// `_auth_plugin`: one whose stored form the agent computes.
+pub fn auth_plugin(u: &mut Args) -> Result<Option<AuthPlugin>, ParseError> {
+    match u.opt_string("_auth_plugin")? {
+        None => Ok(None),
+        Some(p) => AuthPlugin::parse(&p).map(Some).ok_or(ParseError::Type {
+            arg: "_auth_plugin",
+            expected: "\"mysql_native_password\", \"caching_sha2_password\" or \"ed25519\"",
+        }),
+    }
 }
 
 /// `limit`, `marker`, `include_marker`.

@@ -124,6 +124,11 @@ macro_rules! methods {
                 match self { $(Write::$wv(m) => m.resources(),)* }
             }
 
+            /// What it changes, by name.
+            pub fn changed(&self) -> Vec<&'static str> {
+                match self { $(Write::$wv(m) => m.changed(),)* }
+            }
+
             /// What it must not run beside.
             pub fn gates(&self) -> Vec<Resource> {
                 match self { $(Write::$wv(m) => m.gates(),)* }
@@ -168,12 +173,15 @@ methods! {
         ListAccess => read::list_access::ListAccess,
         IsRootEnabled => read::is_root_enabled::IsRootEnabled,
         GetRootPassword => read::get_root_password::GetRootPassword,
+        GetRootHistory => read::get_root_history::GetRootHistory,
         GetHwInfo => read::get_hwinfo::GetHwInfo,
         GetDiagnostics => read::get_diagnostics::GetDiagnostics,
         GetFilesystemStats => read::get_filesystem_stats::GetFilesystemStats,
         GetAction => read::get_action::GetAction,
         ListActions => read::list_actions::ListActions,
         ListDatabaseUsers => read::list_database_users::ListDatabaseUsers,
+        StopDb => read::stop_db::StopDb,
+        SslShow => read::ssl_show::SslShow,
     }
     write {
         CreateUser => write::create_user::CreateUser,
@@ -188,6 +196,8 @@ methods! {
         DisableRoot => write::disable_root::DisableRoot,
         RegeneratePassword => write::regenerate_password::RegeneratePassword,
         Prepare => write::prepare::Prepare,
+        SslAction => write::ssl_action::SslAction,
+        SslRollback => write::ssl_rollback::SslRollback,
     }
 }
 

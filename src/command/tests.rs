@@ -395,3 +395,105 @@ fn every_write_names_its_resources_and_gates() {
         );
     }
 }
+
+#[test]
+fn account_attributes_parse_or_refuse_whole() {
+    let with = |extra: Value| {
+        let mut u = user("app", json!("%"), "pw", json!([]));
+        for (k, v) in extra.as_object().unwrap() {
+            u[k] = v.clone();
+        }
+        parse("create_user", json!({ "users": [u] }))
+    };
+    let Command::Write(Write::CreateUser(CreateUser(users))) = with(json!({
+        "_require": "x509", "_max_connections": 5, "_max_queries_per_hour": 0,
+        "_locked": true, "_password_expire_days": 0, "_auth_plugin": "ed25519",
+    }))
+    .unwrap() else {
+        panic!()
+    };
+    let a = &users[0].attrs;
+    assert_eq!(a.require, Some(crate::model::Require::X509));
+    assert_eq!(
+        (a.max_connections, a.max_queries_per_hour),
+        (Some(5), Some(0))
+    );
+    assert_eq!(a.locked, Some(true));
+    assert_eq!(a.password_expire, Some(crate::model::Expiry::Never));
+    assert_eq!(
+        users[0].auth_plugin,
+        Some(crate::model::AuthPlugin::Ed25519)
+    );
+    // The hostile corpus: every one refused, nothing half-read.
+    for bad in [
+        json!({"_require": "SSL"}),
+        json!({"_require": "specified"}),
+        json!({"_require": ""}),
+        json!({"_require": 1}),
+        json!({"_max_connections": -1}),
+        json!({"_max_connections": 2147483648u64}),
+        json!({"_max_connections": 1e3}),
+        json!({"_max_connections": "5"}),
+        json!({"_max_connections": true}),
+        json!({"_max_queries_per_hour": 18446744073709551615u64}),
+        json!({"_max_queries_per_hour": -9223372036854775808i64}),
+        json!({"_locked": "yes"}),
+        json!({"_locked": 1}),
+        json!({"_password_expire_days": 65536}),
+        json!({"_password_expire_days": -1}),
+        json!({"_password_expire_days": 1.5}),
+        json!({"_password_expire_days": [30]}),
+        json!({"_auth_plugin": "unix_socket"}),
+        json!({"_auth_plugin": "sha256_password"}),
+        json!({"_auth_plugin": {"name": "ed25519"}}),
+    ] {
+        let e = with(bad.clone()).unwrap_err();
+        assert_eq!(e.wire_class(), WireClass::BadRequest, "{bad}: {e}");
+    }
+    // Null is absent: the server's default.
+    let Command::Write(Write::CreateUser(CreateUser(users))) =
+        with(json!({"_require": null, "_locked": null})).unwrap()
+    else {
+        panic!()
+    };
+    assert!(users[0].attrs.is_empty());
+}
+
+#[test]
+fn update_attributes_takes_attributes_as_one_unit_and_names_what_changes() {
+    let Command::Write(w) = parse(
+        "update_attributes",
+        json!({"username": "app", "hostname": "%",
+               "user_attrs": {"password": "pw2", "_locked": false, "_max_connections": 3}}),
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(w.changed(), ["password", "_max_connections", "_locked"]);
+    assert!(
+        parse(
+            "update_attributes",
+            json!({"username": "app", "hostname": "%", "user_attrs": {"_require": "tls"}})
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn revoke_takes_a_wildcard_pattern_as_listed() {
+    let args = |db: &str| json!({"username": "app", "hostname": "%", "database": db});
+    for ok in ["%", "app\\_%", "a%b"] {
+        assert!(parse("revoke_access", args(ok)).is_ok(), "{ok}");
+    }
+    for bad in ["a\u{200b}%", &format!("{}%", "x".repeat(64))] {
+        assert!(parse("revoke_access", args(bad)).is_err(), "{bad}");
+    }
+    // Granting on a pattern is still refused.
+    assert!(
+        parse(
+            "grant_access",
+            json!({"username": "app", "hostname": "%", "databases": ["%"]})
+        )
+        .is_err()
+    );
+}

@@ -9,7 +9,7 @@ use super::{
     LOG_LEVELS, LimitsConfig, LogConfig, MAX_IN_FLIGHT_BYTES, MysqlConfig, StateConfig,
     TROVE_MYSQL_SOCKET, TlsConfig, TroveConfig, files, rabbit, url,
 };
-use crate::model::Privilege;
+use crate::model::{AuthPlugin, Privilege, TlsMode};
 use secrecy::{ExposeSecret, SecretString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,8 +59,10 @@ pub(super) struct Layers {
     pub(super) mount_point: Option<Sourced<String>>,
     pub(super) root_grant: Option<Sourced<Vec<String>>>,
     pub(super) root_grant_option: Option<Sourced<bool>>,
+    pub(super) auth_plugin: Option<Sourced<String>>,
     pub(super) await_prepare: Option<Sourced<bool>>,
     pub(super) prepare_marker_dir: Option<Sourced<String>>,
+    pub(super) ssl_mode: Option<Sourced<String>>,
     /// The base layer came from Trove's files (`--trove-config`).
     pub(super) from_trove: bool,
     pub(super) state_dir: Option<Sourced<String>>,
@@ -174,10 +176,28 @@ impl Layers {
             mount_point: absolute_or(self.mount_point, DEFAULT_MOUNT_POINT)?,
             root_grant,
             root_grant_option: self.root_grant_option.is_none_or(|b| b.value),
+            auth_plugin: match self.auth_plugin {
+                None => None,
+                Some(p) if p.value == "auto" => None,
+                Some(p) => Some(AuthPlugin::parse(&p.value).ok_or_else(|| {
+                    p.invalid(
+                        "must be auto, mysql_native_password, caching_sha2_password or ed25519",
+                    )
+                })?),
+            },
         };
         let trove = TroveConfig {
             await_prepare: self.await_prepare.map_or(self.from_trove, |b| b.value),
             prepare_marker_dir: absolute_or(self.prepare_marker_dir, DEFAULT_PREPARE_MARKER_DIR)?,
+            ssl_mode: match self.ssl_mode {
+                None => None,
+                // Trove writes Python's None when the instance has no TLS.
+                Some(m) if m.value.is_empty() || m.value == "None" || m.value == "none" => None,
+                Some(m) => Some(
+                    TlsMode::parse(&m.value)
+                        .ok_or_else(|| m.invalid("must be basic, enforced, mtls or None"))?,
+                ),
+            },
         };
         let level = opt(self.log_level, DEFAULT_LOG_LEVEL, |s| {
             let level = s.value.to_ascii_lowercase();

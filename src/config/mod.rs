@@ -115,6 +115,9 @@ pub struct TroveConfig {
     pub await_prepare: bool,
     /// Where the prepare markers live.
     pub prepare_marker_dir: PathBuf,
+    /// The instance's TLS mode as Trove injected it (`ssl_mode`), until
+    /// `ssl_action` sets one.
+    pub ssl_mode: Option<crate::model::TlsMode>,
 }
 
 impl Default for TroveConfig {
@@ -122,6 +125,7 @@ impl Default for TroveConfig {
         TroveConfig {
             await_prepare: false,
             prepare_marker_dir: PathBuf::from(DEFAULT_PREPARE_MARKER_DIR),
+            ssl_mode: None,
         }
     }
 }
@@ -204,6 +208,9 @@ pub struct MysqlConfig {
     /// Whether `enable_root` grants `WITH GRANT OPTION` (Trove's
     /// `root_grant_option`).
     pub root_grant_option: bool,
+    /// The authentication plugin of new accounts; `None` (`auto`): the
+    /// server's default.
+    pub auth_plugin: Option<crate::model::AuthPlugin>,
 }
 
 /// `[state]`.
@@ -286,6 +293,7 @@ impl Default for MysqlConfig {
             mount_point: PathBuf::from(DEFAULT_MOUNT_POINT),
             root_grant: crate::model::Privilege::parse("ALL").into_iter().collect(),
             root_grant_option: true,
+            auth_plugin: None,
         }
     }
 }

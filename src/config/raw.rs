@@ -50,6 +50,7 @@ struct RawMysql {
     mount_point: Option<String>,
     root_grant: Option<Vec<String>>,
     root_grant_option: Option<bool>,
+    auth_plugin: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -57,6 +58,7 @@ struct RawMysql {
 struct RawTrove {
     await_prepare: Option<bool>,
     prepare_marker_dir: Option<String>,
+    ssl_mode: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -286,6 +288,11 @@ fn apply(mut raw: RawConfig, path: &Path, layers: &mut Layers) -> Result<(), Con
         mysql.root_grant_option,
         at("mysql.root_grant_option"),
     );
+    set(
+        &mut layers.auth_plugin,
+        mysql.auth_plugin,
+        at("mysql.auth_plugin"),
+    );
     let trove = raw.trove.unwrap_or_default();
     set(
         &mut layers.await_prepare,
@@ -297,6 +304,7 @@ fn apply(mut raw: RawConfig, path: &Path, layers: &mut Layers) -> Result<(), Con
         trove.prepare_marker_dir,
         at("trove.prepare_marker_dir"),
     );
+    set(&mut layers.ssl_mode, trove.ssl_mode, at("trove.ssl_mode"));
     let state = raw.state.unwrap_or_default();
     set(&mut layers.state_dir, state.dir, at("state.dir"));
     set(

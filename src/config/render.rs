@@ -90,6 +90,7 @@ pub(super) fn render(cfg: &Config) -> String {
         "root_grant_option",
         toml::Value::Boolean(m.root_grant_option),
     );
+    out.kv("auth_plugin", s(m.auth_plugin.map_or("auto", |p| p.name())));
 
     out.table("state");
     out.kv("dir", path(&cfg.state.dir));
@@ -105,6 +106,10 @@ pub(super) fn render(cfg: &Config) -> String {
         toml::Value::Boolean(cfg.trove.await_prepare),
     );
     out.kv("prepare_marker_dir", path(&cfg.trove.prepare_marker_dir));
+    out.kv(
+        "ssl_mode",
+        s(cfg.trove.ssl_mode.map_or("None", |m| m.name())),
+    );
     out.0
 }
 

@@ -16,6 +16,7 @@
 //! | `report_interval` | `amqp.report_interval` | 30 s |
 //! | `[<datastore_manager>] ignore_users`, `ignore_dbs` (then `[DEFAULT]`) | `mysql.ignore_*` | none extra |
 //! | `[<datastore_manager>] mount_point` (then `[DEFAULT]`) | `mysql.mount_point` | `/var/lib/mysql` |
+//! | `ssl_mode` (guest_info.conf) | `trove.ssl_mode` | no TLS mode |
 //! | `root_grant`, `root_grant_option` (`[<datastore_manager>]`, then `[DEFAULT]`, where Trove 26 registers them) | `mysql.root_grant*` | `ALL`, with grant option |
 //! | the rest of `[oslo_messaging_rabbit]`, and the query of `transport_url` | `[oslo_messaging_rabbit]` (see `config::rabbit`) | oslo's defaults |
 //!
@@ -177,6 +178,9 @@ fn apply(store: &Store, origin: &Path, layers: &mut Layers) -> Result<(), Config
         if let Some((value, path, key)) = store.first(&[section, "DEFAULT"], key) {
             *slot = Some(Sourced::new(ini::list(value), path, key));
         }
+    }
+    if let Some((value, path, key)) = default("ssl_mode") {
+        layers.ssl_mode = Some(Sourced::new(value.to_owned(), path, key));
     }
     if let Some((value, path, key)) = store.first(&[section, "DEFAULT"], "mount_point") {
         layers.mount_point = Some(Sourced::new(value.to_owned(), path, key));

@@ -62,6 +62,11 @@ pub struct Action {
     pub unique_id: Option<String>,
     /// Every resource the command touches.
     pub resources: Vec<Resource>,
+    /// What it changes of them, by name (`password`, `_locked`, ...):
+    /// never a value.
+    pub changed: Vec<String>,
+    /// Who asked (the request context's user), for the root history.
+    pub requested_by: Option<String>,
     /// The wire method.
     pub method: String,
     /// The result to answer a resent call with (never holds a secret).
@@ -89,7 +94,7 @@ pub struct Action {
 impl Action {
     /// The Cloud66 view: only the public fields.
     pub fn public_json(&self) -> Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "id": self.id,
             "action_type": self.action_type,
             "resource_type": self.action_type.resource_type(),
@@ -102,7 +107,13 @@ impl Action {
             "finished_message": self.finished_message,
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
-        })
+        });
+        if !self.changed.is_empty()
+            && let Some(m) = v.as_object_mut()
+        {
+            m.insert("changed".into(), serde_json::json!(self.changed));
+        }
+        v
     }
 }
 
@@ -127,6 +138,10 @@ struct Record {
     unique_id: Option<String>,
     #[serde(default)]
     resources: Vec<DiskResource>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    changed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    requested_by: Option<String>,
     #[serde(default)]
     method: String,
     #[serde(default)]
@@ -236,6 +251,8 @@ impl TryFrom<Record> for Action {
                 .into_iter()
                 .map(|d| d.resource(action_type))
                 .collect::<Result<_, _>>()?,
+            changed: r.changed,
+            requested_by: r.requested_by,
             method: r.method,
             result: r.result,
             answered: r.answered,
@@ -262,6 +279,8 @@ impl From<Action> for Record {
             updated_at: Stamp::Epoch(a.updated_at),
             unique_id: a.unique_id,
             resources: a.resources.iter().map(DiskResource::from).collect(),
+            changed: a.changed,
+            requested_by: a.requested_by,
             method: a.method,
             result: a.result,
             answered: a.answered,

@@ -93,6 +93,10 @@ pub struct NewAction {
     pub unique_id: Option<String>,
     /// Every resource the command touches.
     pub resources: Vec<Resource>,
+    /// What it changes of them, by name (never a value).
+    pub changed: Vec<&'static str>,
+    /// Who asked (the request context's user).
+    pub requested_by: Option<String>,
     /// The request's context without credentials.
     pub context: Option<Value>,
     /// The request was a call.
@@ -242,6 +246,8 @@ impl Journal {
                 updated_at: now,
                 unique_id: new.unique_id,
                 resources: new.resources,
+                changed: new.changed.iter().map(|c| (*c).to_owned()).collect(),
+                requested_by: new.requested_by,
                 method: new.method,
                 result: None,
                 answered: false,
@@ -399,6 +405,16 @@ impl Journal {
             }
         }
         out
+    }
+
+    /// The newest successful action of `kind`.
+    pub fn last_success(&self, kind: ActionType) -> Option<Action> {
+        self.lock()
+            .actions
+            .values()
+            .rev()
+            .find(|a| a.action_type == kind && a.status == Status::Success)
+            .cloned()
     }
 
     /// Actions whose outcome was never published: left by a crash.

@@ -19,6 +19,8 @@ fn new(unique: &str) -> NewAction {
         method: "create_user".into(),
         unique_id: Some(unique.into()),
         resources: vec![Resource::User(app())],
+        changed: vec!["password"],
+        requested_by: Some("alice".into()),
         context: None,
         call: false,
         digest: None,

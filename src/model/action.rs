@@ -32,6 +32,8 @@ pub enum ActionType {
     /// `prepare`: the databases, users and root password of an instance
     /// create request, as one action.
     InstancePrepare,
+    /// `ssl_action`, `ssl_rollback`: the instance's TLS mode.
+    InstanceTls,
 }
 
 /// What kind of thing an action acts on.
@@ -63,6 +65,7 @@ impl ActionType {
             ActionType::RootEnable => "root_enable",
             ActionType::RootDisable => "root_disable",
             ActionType::InstancePrepare => "instance_prepare",
+            ActionType::InstanceTls => "instance_tls",
         }
     }
 
@@ -71,7 +74,7 @@ impl ActionType {
         match self {
             ActionType::DatabaseCreate | ActionType::DatabaseDelete => ResourceType::Database,
             ActionType::RootEnable | ActionType::RootDisable => ResourceType::Root,
-            ActionType::InstancePrepare => ResourceType::Instance,
+            ActionType::InstancePrepare | ActionType::InstanceTls => ResourceType::Instance,
             _ => ResourceType::DatabaseUser,
         }
     }

@@ -11,8 +11,8 @@
 use std::future::Future;
 
 use super::{
-    AccessLevel, Account, AccountChange, Attempt, DbInfo, DbName, DbResult as Result, NewDatabase,
-    NewUser, Page, Password, Protected, UserInfo,
+    AccessLevel, Account, AccountChange, AccountView, Attempt, DbInfo, DbName, DbResult as Result,
+    NewDatabase, NewUser, Page, Password, Protected, Require, UserInfo,
 };
 
 /// A page of a listing and the marker of the next one.
@@ -84,9 +84,13 @@ pub trait Database: Send + Sync + 'static {
     fn disable_root(&self) -> impl Future<Output = Result<()>> + Send;
     /// `is_root_enabled`.
     fn is_root_enabled(&self) -> impl Future<Output = Result<bool>> + Send;
+    /// Whether mysqld serves TLS (`have_ssl` is `YES`).
+    fn tls_available(&self) -> impl Future<Output = Result<bool>> + Send;
+    /// Sets `REQUIRE` on every listed account but remote root; how many.
+    fn require_all(&self, require: Require) -> impl Future<Output = Result<usize>> + Send;
     /// Every listed account with the databases it holds anything on.
     fn access_levels(&self) -> impl Future<Output = Result<AccessLevels>> + Send;
 }
 
 /// Accounts with what each holds on which database, sorted by account.
-pub type AccessLevels = Vec<(Account, Vec<(DbName, AccessLevel)>)>;
+pub type AccessLevels = Vec<(Account, AccountView, Vec<(DbName, AccessLevel)>)>;

@@ -13,8 +13,10 @@
 //! | `policy.rs` | [`Protected`]: the system accounts and schemas no command may touch |
 //! | `privilege.rs` | [`Privilege`]: a name `GRANT` may take from configuration |
 //! | `access.rs` | [`AccessLevel`]: what an account holds on a database |
+//! | `auth.rs` | [`AuthPlugin`]: the authentication plugins whose stored form the agent computes |
 //! | `user.rs`, `schema.rs` | accounts and schemas to create, change, or as listed |
 //! | `page.rs` | [`Page`]: Trove's marker paging |
+//! | `attrs.rs` | [`AccountAttrs`], [`AccountView`]: TLS requirement, limits, locking, expiry |
 //! | `attempt.rs` | [`Attempt`]: a first try, or finishing one a crash interrupted |
 //! | `action.rs` | [`ActionType`], [`Resource`]: what the journal records of a mutation |
 //! | `class.rs` | [`WireClass`], [`Disposition`]: how every failure is reported and handled |
@@ -24,6 +26,8 @@
 mod access;
 mod action;
 mod attempt;
+mod attrs;
+mod auth;
 mod class;
 mod database;
 mod error;
@@ -38,6 +42,8 @@ mod user;
 pub use access::AccessLevel;
 pub use action::{ActionType, Resource};
 pub use attempt::Attempt;
+pub use attrs::{AccountAttrs, AccountView, Expiry, MAX_LIMIT, Require, TlsMode};
+pub use auth::AuthPlugin;
 pub use class::{Classify, Disposition, WireClass};
 pub use database::{AccessLevels, Database, Listed};
 pub use error::{DbError, DbResult, partial};

@@ -270,6 +270,23 @@ impl DbName {
         escaped <= MAX_DB_NAME
     }
 
+    /// A wildcard schema pattern as mysqld holds a grant on it (`%`,
+    /// `app\\_%`, made by other tools), to revoke that grant: it must hold
+    /// a `%`, and fit mysqld's 64 characters. Never created or granted on.
+    pub fn pattern(s: &str) -> Result<Self, NameError> {
+        let err = |r: &str| Err(NameError::new("schema pattern", Some(s), r));
+        if !s.contains('%') {
+            return err("is no wildcard pattern");
+        }
+        if s.chars().count() > MAX_DB_NAME {
+            return err(&format!("is longer than {MAX_DB_NAME} characters"));
+        }
+        if s.chars().any(|c| c.is_control() || is_format(c)) {
+            return err("contains a control or format character");
+        }
+        Ok(DbName(s.to_owned()))
+    }
+
     /// Accepts a schema name as mysqld reports it, for listings only.
     pub(crate) fn from_server(s: String) -> Self {
         DbName(s)

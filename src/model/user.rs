@@ -2,7 +2,7 @@
 
 use sha1::{Digest, Sha1};
 
-use super::{AccessLevel, Account, DbName, Password};
+use super::{AccessLevel, Account, AccountAttrs, AccountView, AuthPlugin, DbName, Password};
 
 /// An account to create.
 #[derive(Debug, Clone)]
@@ -16,6 +16,10 @@ pub struct NewUser {
     pub databases: Vec<DbName>,
     /// What the grants allow: [`AccessLevel::All`] or [`AccessLevel::ReadOnly`].
     pub access: AccessLevel,
+    /// `_auth_plugin`; `None` for the server's default.
+    pub auth_plugin: Option<AuthPlugin>,
+    /// `_require`, limits, locking, expiry.
+    pub attrs: AccountAttrs,
 }
 
 /// What `update_attributes` changes; at least one field is set.
@@ -25,6 +29,8 @@ pub struct AccountChange {
     pub rename: Option<Account>,
     /// The new password.
     pub password: Option<Password>,
+    /// Attributes to change.
+    pub attrs: AccountAttrs,
 }
 
 /// An account as listed: who it is and the databases it holds ALL on.
@@ -36,6 +42,8 @@ pub struct UserInfo {
     pub databases: Vec<DbName>,
     /// True for the remote `root` account (listed only while enabled).
     pub is_root: bool,
+    /// Its attributes as mysqld holds them.
+    pub view: AccountView,
 }
 
 impl UserInfo {

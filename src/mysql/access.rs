@@ -60,7 +60,9 @@ impl Mysql {
             .await
             .map_err(|e| driver_error(format!("read grants of {account}"), e))?;
         for raw in stored.into_iter().map(text) {
-            if quote::unescape_schema_pattern(&raw).as_deref() != Some(db.as_str()) {
+            // As listed: unescaped, or the wildcard pattern itself.
+            let listed = quote::unescape_schema_pattern(&raw).unwrap_or_else(|| raw.clone());
+            if listed != db.as_str() {
                 continue;
             }
             // `raw` is exactly what mysqld stores, so quoting it as an
@@ -150,9 +152,9 @@ impl Mysql {
         let mut by_account: std::collections::HashMap<String, Vec<(DbName, AccessLevel)>> =
             std::collections::HashMap::new();
         for (u, h, d, is_all, is_ro) in rows {
-            let Some(db) = quote::unescape_schema_pattern(&text(d)) else {
-                continue;
-            };
+            let raw = text(d);
+            // A wildcard pattern another tool granted on is shown as itself.
+            let db = quote::unescape_schema_pattern(&raw).unwrap_or(raw);
             if self.protected.is_system_db(&db) {
                 continue;
             }
@@ -172,7 +174,7 @@ impl Mysql {
             .map(|u| {
                 let mut dbs = by_account.remove(&u.marker()).unwrap_or_default();
                 dbs.sort_by(|a, b| a.0.cmp(&b.0));
-                (u.account, dbs)
+                (u.account, u.view, dbs)
             })
             .collect())
     }

@@ -1,15 +1,47 @@
-//! Changing accounts: rename, re-host and re-password as one unit, and
-//! password changes for several users.
+//! Changing accounts: rename, re-host, re-password and attributes as one
+//! unit, and password changes for several users. A new password keeps the
+//! account's authentication plugin when the agent can compute its stored
+//! form, else gets the server's default.
 
 use mysql_async::prelude::Queryable;
 
-use super::users::alter_password_sql;
+use super::account::{self, AccountRow, Verb};
 use super::{MODE, Mysql, Result, driver_error, driver_error_secret, quote};
-use crate::model::{Account, AccountChange, Attempt, DbError, Password, partial};
+use crate::model::{Account, AccountAttrs, AccountChange, Attempt, DbError, Password, partial};
 
 impl Mysql {
-    /// Applies a rename and/or password change as one unit: the target name
-    /// must be free, and if the password change fails after a rename, the
+    /// `ALTER USER` for `account` (whose row is `row`): `password` as the
+    /// stored form of the plugin it keeps, and `attrs`. Nothing to do
+    /// when both are empty.
+    async fn alter(
+        &self,
+        conn: &mut mysql_async::Conn,
+        account: &Account,
+        row: &AccountRow,
+        password: Option<&Password>,
+        attrs: &AccountAttrs,
+    ) -> Result<()> {
+        let server = self.facts()?;
+        let plugin = server.plugin_for(Some(&row.view.plugin));
+        let Some(sql) = account::statement(
+            Verb::Alter,
+            server,
+            account,
+            password.map(|p| (p, plugin)),
+            attrs,
+        )?
+        else {
+            return Ok(());
+        };
+        let run = conn.query_drop(sql).await;
+        run.map_err(|e| match password {
+            Some(_) => driver_error_secret(format!("set the password of {account}"), e),
+            None => driver_error(format!("ALTER USER {account}"), e),
+        })
+    }
+
+    /// Applies a rename, a password change and attributes as one unit: the
+    /// target name must be free, and if the rest fails after a rename, the
     /// rename is undone, so either everything changes or nothing does.
     pub async fn update_account(
         &self,
@@ -19,23 +51,20 @@ impl Mysql {
     ) -> Result<()> {
         let mut conn = self.conn().await?;
         let target = change.rename.as_ref().filter(|t| *t != account);
-        if !self.user_exists(&mut conn, account).await? {
+        let Some(row) = self.find(&mut conn, account).await? else {
             // Recovering a rename that already happened: only the password
-            // may be left to set, on the new name.
+            // and attributes may be left to set, on the new name.
             let renamed = match (attempt, target) {
-                (Attempt::Recovery, Some(t)) => self.user_exists(&mut conn, t).await?,
-                _ => false,
+                (Attempt::Recovery, Some(t)) => self.find(&mut conn, t).await?.map(|r| (t, r)),
+                _ => None,
             };
-            if !renamed {
+            let Some((t, row)) = renamed else {
                 return Err(DbError::UserNotFound(account.clone()));
-            }
-            if let (Some(t), Some(pw)) = (target, &change.password) {
-                conn.query_drop(alter_password_sql(self.facts()?.flavor, t, pw))
-                    .await
-                    .map_err(|e| driver_error_secret(format!("set the password of {t}"), e))?;
-            }
-            return Ok(());
-        }
+            };
+            return self
+                .alter(&mut conn, t, &row, change.password.as_ref(), &change.attrs)
+                .await;
+        };
         if let Some(t) = target
             && self.user_exists(&mut conn, t).await?
         {
@@ -52,44 +81,44 @@ impl Mysql {
                 .map_err(|e| driver_error(format!("RENAME USER {account} TO {t}"), e))?;
         }
         let current = target.unwrap_or(account);
-        if let Some(pw) = &change.password
-            && let Err(e) = conn
-                .query_drop(alter_password_sql(self.facts()?.flavor, current, pw))
-                .await
-        {
-            let err = driver_error_secret(format!("set the password of {current}"), e);
-            if let Some(t) = target {
-                let undo = format!(
-                    "RENAME USER {} TO {}",
-                    quote::account(t, MODE),
-                    quote::account(account, MODE)
-                );
-                if let Err(u) = conn.query_drop(undo).await {
-                    tracing::error!(from = %t, to = %account, error = %u, "could not undo a rename");
-                }
+        let changed = self
+            .alter(
+                &mut conn,
+                current,
+                &row,
+                change.password.as_ref(),
+                &change.attrs,
+            )
+            .await;
+        if let (Err(_), Some(t)) = (&changed, target) {
+            let undo = format!(
+                "RENAME USER {} TO {}",
+                quote::account(t, MODE),
+                quote::account(account, MODE)
+            );
+            if let Err(u) = conn.query_drop(undo).await {
+                tracing::error!(from = %t, to = %account, error = %u, "could not undo a rename");
             }
-            return Err(err);
         }
-        Ok(())
+        changed
     }
 
     /// Sets several passwords: all accounts must exist before any changes;
     /// a failure half way says exactly which were changed.
     pub async fn change_passwords(&self, changes: &[(Account, Password)]) -> Result<()> {
         let mut conn = self.conn().await?;
+        let mut rows = Vec::with_capacity(changes.len());
         for (a, _) in changes {
-            if !self.user_exists(&mut conn, a).await? {
-                return Err(DbError::UserNotFound(a.clone()));
+            match self.find(&mut conn, a).await? {
+                Some(row) => rows.push(row),
+                None => return Err(DbError::UserNotFound(a.clone())),
             }
         }
         let labels: Vec<String> = changes.iter().map(|(a, _)| a.to_string()).collect();
-        for (i, (a, pw)) in changes.iter().enumerate() {
-            if let Err(e) = conn
-                .query_drop(alter_password_sql(self.facts()?.flavor, a, pw))
-                .await
-            {
-                let err = driver_error_secret(format!("set the password of {a}"), e);
-                return Err(partial(&labels, i, err));
+        let none = AccountAttrs::default();
+        for (i, ((a, pw), row)) in changes.iter().zip(&rows).enumerate() {
+            if let Err(e) = self.alter(&mut conn, a, row, Some(pw), &none).await {
+                return Err(partial(&labels, i, e));
             }
         }
         Ok(())

@@ -5,7 +5,7 @@ use std::future::Future;
 use super::{Mysql, Result};
 use crate::model::{
     AccessLevels, Account, AccountChange, Attempt, Database, DbInfo, DbName, Listed, NewDatabase,
-    NewUser, Page, Password, Protected, UserInfo,
+    NewUser, Page, Password, Protected, Require, UserInfo,
 };
 
 impl Database for Mysql {
@@ -90,6 +90,12 @@ impl Database for Mysql {
     }
     fn is_root_enabled(&self) -> impl Future<Output = Result<bool>> + Send {
         Mysql::is_root_enabled(self)
+    }
+    fn tls_available(&self) -> impl Future<Output = Result<bool>> + Send {
+        Mysql::tls_available(self)
+    }
+    fn require_all(&self, require: Require) -> impl Future<Output = Result<usize>> + Send {
+        Mysql::require_all(self, require)
     }
     fn access_levels(&self) -> impl Future<Output = Result<AccessLevels>> + Send {
         Mysql::access_levels(self)

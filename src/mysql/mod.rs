@@ -12,8 +12,10 @@
 //! sets. Later queries use those facts instead of asking again.
 
 mod access;
+mod account;
 mod admin;
 mod alter;
+mod auth;
 mod database;
 mod databases;
 mod error;
@@ -33,7 +35,7 @@ use error::{driver_error, driver_error_secret};
 use quote::BackslashMode;
 
 use crate::config::MysqlConfig;
-use crate::model::{DbError, DbResult as Result, Privilege, Protected};
+use crate::model::{AuthPlugin, DbError, DbResult as Result, Privilege, Protected};
 
 /// Which server family the agent is talking to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,13 +53,35 @@ pub struct Server {
     pub flavor: Flavor,
     /// `@@version`, for logs and diagnostics.
     pub version: String,
-    /// `mysql.user` has an `is_role` column (MariaDB): roles are not users.
-    pub has_roles: bool,
+    /// `mysql.role_edges` exists (MySQL 8): roles granted to accounts.
+    pub has_role_edges: bool,
     /// The `*_priv` columns of `mysql.db` that `GRANT ALL` sets to `Y`.
     pub db_all_priv_columns: Vec<String>,
+    /// The authentication plugins the server has active.
+    pub auth_plugins: Vec<String>,
+    /// The plugin new accounts get: `mysql.auth_plugin`, or the server's
+    /// own default (MySQL 8.0+: `caching_sha2_password`).
+    pub auth: AuthPlugin,
 }
 
 impl Server {
+    /// Whether the server has `plugin` active.
+    pub fn has_plugin(&self, plugin: AuthPlugin) -> bool {
+        self.auth_plugins
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(plugin.name()))
+    }
+
+    /// The plugin for a password set on an account now using `current`
+    /// (`None`: a new account): the account keeps a plugin whose stored
+    /// form the agent computes, anything else gets the default.
+    pub fn plugin_for(&self, current: Option<&str>) -> AuthPlugin {
+        current
+            .and_then(AuthPlugin::parse)
+            .filter(|p| self.has_plugin(*p))
+            .unwrap_or(self.auth)
+    }
+
     /// SQL predicate (over `mysql.db`) true when a row grants ALL PRIVILEGES.
     fn db_all_privileges_predicate(&self) -> String {
         if self.db_all_priv_columns.is_empty() {
@@ -84,6 +108,8 @@ pub struct Mysql {
     protected: Protected,
     /// What `enable_root` grants (`mysql.root_grant`, `root_grant_option`).
     root_grant: Arc<RootGrant>,
+    /// `mysql.auth_plugin`; `None` for the server's default.
+    auth_plugin: Option<AuthPlugin>,
 }
 
 /// What `enable_root` grants on `*.*`.
@@ -148,6 +174,7 @@ impl Mysql {
                 privileges: cfg.root_grant.clone(),
                 with_grant_option: cfg.root_grant_option,
             }),
+            auth_plugin: cfg.auth_plugin,
         }
     }
 
@@ -189,15 +216,15 @@ impl Mysql {
             .await
             .map_err(|e| driver_error("connect", e))?;
         if self.server.get().is_none() {
-            let facts = probe(&mut conn).await?;
-            tracing::info!(flavor = ?facts.flavor, version = %facts.version, "mysqld probed");
+            let facts = probe(&mut conn, self.auth_plugin).await?;
+            tracing::info!(flavor = ?facts.flavor, version = %facts.version, auth_plugin = %facts.auth, "mysqld probed");
             let _ = self.server.set(facts);
         }
         Ok(conn)
     }
 }
 
-async fn probe(conn: &mut Conn) -> Result<Server> {
+async fn probe(conn: &mut Conn, configured: Option<AuthPlugin>) -> Result<Server> {
     let version: Option<String> = conn
         .query_first("SELECT @@version")
         .await
@@ -211,14 +238,12 @@ async fn probe(conn: &mut Conn) -> Result<Server> {
     let columns: Vec<(String, String)> = conn
         .query(
             "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME IN ('db', 'user') \
+             WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME IN ('db', 'user', 'role_edges') \
              ORDER BY ORDINAL_POSITION",
         )
         .await
         .map_err(|e| driver_error("probe privilege columns", e))?;
-    let has_roles = columns
-        .iter()
-        .any(|(t, c)| t == "user" && c.eq_ignore_ascii_case("is_role"));
+    let has_role_edges = columns.iter().any(|(t, _)| t == "role_edges");
     let db_all_priv_columns = columns
         .into_iter()
         .filter(|(t, c)| t == "db" && c.ends_with("_priv") && !c.eq_ignore_ascii_case("Grant_priv"))
@@ -229,12 +254,56 @@ async fn probe(conn: &mut Conn) -> Result<Server> {
             "mysql.db has no privilege columns visible to the agent's account".into(),
         ));
     }
+    let auth_plugins: Vec<String> = conn
+        .query(
+            "SELECT PLUGIN_NAME FROM information_schema.PLUGINS \
+             WHERE PLUGIN_TYPE = 'AUTHENTICATION' AND PLUGIN_STATUS = 'ACTIVE'",
+        )
+        .await
+        .map_err(|e| driver_error("probe authentication plugins", e))?;
+    let active = |p: AuthPlugin| {
+        auth_plugins
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(p.name()))
+    };
+    let auth = match configured {
+        Some(p) if active(p) => p,
+        Some(p) => {
+            return Err(DbError::NotSupported(format!(
+                "mysql.auth_plugin is {p}, but the server has no active {p} plugin \
+                 (load it, or choose another)"
+            )));
+        }
+        None => default_plugin(flavor, &version, active),
+    };
     Ok(Server {
         flavor,
         version,
-        has_roles,
+        has_role_edges,
         db_all_priv_columns,
+        auth_plugins,
+        auth,
     })
+}
+
+/// The server's own default for new accounts: `caching_sha2_password` on
+/// MySQL 8.0 and later (8.4 ships `mysql_native_password` disabled, 9.0
+/// without it), `mysql_native_password` on MariaDB and MySQL 5.7.
+fn default_plugin(
+    flavor: Flavor,
+    version: &str,
+    active: impl Fn(AuthPlugin) -> bool,
+) -> AuthPlugin {
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    match flavor {
+        Flavor::MySql if major >= 8 && active(AuthPlugin::CachingSha2) => AuthPlugin::CachingSha2,
+        Flavor::MySql if !active(AuthPlugin::NativePassword) => AuthPlugin::CachingSha2,
+        _ => AuthPlugin::NativePassword,
+    }
 }
 
 /// Reads a text column that mysqld stores as utf8; invalid bytes cannot come
@@ -267,8 +336,10 @@ mod tests {
         let s = Server {
             flavor: Flavor::MariaDb,
             version: String::new(),
-            has_roles: true,
+            has_role_edges: false,
             db_all_priv_columns: vec!["Select_priv".into(), "Insert_priv".into()],
+            auth_plugins: Vec::new(),
+            auth: AuthPlugin::NativePassword,
         };
         assert_eq!(
             s.db_all_privileges_predicate(),

@@ -12,11 +12,9 @@
 //! * schema names inside `GRANT ... ON db.*`: `_` and `%` are wildcards there,
 //!   so they are backslash-escaped and a grant on `a_b` never covers `axb`.
 //!
-//! Passwords never go through here: they travel as an authentication hash
-//! (see [`native_password_hash`]), so no plaintext reaches the statement text,
-//! mysqld's general log or its binary log.
-
-use sha1::{Digest, Sha1};
+//! Passwords never go through here: they travel as an authentication
+//! plugin's stored form (`mysql::auth`), so no plaintext reaches the
+//! statement text, mysqld's general log or its binary log.
 
 use crate::model::{Account, DbName};
 
@@ -108,21 +106,6 @@ pub fn unescape_schema_pattern(stored: &str) -> Option<String> {
     Some(out)
 }
 
-/// The `mysql_native_password` hash of a password: `*` followed by the upper
-/// case hex of SHA1(SHA1(password)). Sending this with `IDENTIFIED BY
-/// PASSWORD` (MariaDB) or `IDENTIFIED WITH mysql_native_password AS` (MySQL)
-/// keeps the plaintext out of statement text and server logs.
-pub fn native_password_hash(password: &str) -> String {
-    let stage1 = Sha1::digest(password.as_bytes());
-    let stage2 = Sha1::digest(stage1);
-    let mut out = String::with_capacity(41);
-    out.push('*');
-    for b in stage2.iter() {
-        out.push_str(&format!("{b:02X}"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,14 +154,5 @@ mod tests {
         assert_eq!(unescape_schema_pattern("my_db").as_deref(), Some("my_db"));
         assert_eq!(unescape_schema_pattern("my%"), None);
         assert_eq!(unescape_schema_pattern("trailing\\"), None);
-    }
-
-    #[test]
-    fn native_hash_matches_mysqld() {
-        // SELECT PASSWORD('password') on MariaDB 10.11.
-        assert_eq!(
-            native_password_hash("password"),
-            "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
-        );
     }
 }

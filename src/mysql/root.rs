@@ -8,9 +8,9 @@
 
 use mysql_async::prelude::Queryable;
 
-use super::users::{alter_password_sql, create_user_sql};
+use super::account::{self, Verb};
 use super::{MODE, Mysql, Result, driver_error, driver_error_secret, quote, text};
-use crate::model::{Account, Password, is_local_host};
+use crate::model::{Account, AccountAttrs, DbError, Password, is_local_host};
 
 impl Mysql {
     /// The non-local hosts a `root` account exists for.
@@ -37,11 +37,20 @@ impl Mysql {
     pub async fn enable_root(&self, password: &Password) -> Result<Account> {
         let root = Account::remote_root();
         let mut conn = self.conn().await?;
-        let sql = if self.user_exists(&mut conn, &root).await? {
-            alter_password_sql(self.facts()?.flavor, &root, password)
-        } else {
-            create_user_sql(self.facts()?.flavor, &root, password)
+        let server = self.facts()?;
+        let existing = self.find(&mut conn, &root).await?;
+        let (verb, plugin) = match &existing {
+            Some(row) => (Verb::Alter, server.plugin_for(Some(&row.view.plugin))),
+            None => (Verb::Create, server.auth),
         };
+        let sql = account::statement(
+            verb,
+            server,
+            &root,
+            Some((password, plugin)),
+            &AccountAttrs::default(),
+        )?
+        .ok_or_else(|| DbError::Protocol("an account statement without a clause".into()))?;
         conn.query_drop(sql)
             .await
             .map_err(|e| driver_error_secret("set the password of root@%", e))?;

@@ -1,19 +1,22 @@
-//! Accounts: list, read, create (with grants), delete.
+//! Accounts: list, read, create (with grants and attributes), delete.
 //!
-//! Listings read `mysql.user` and `mysql.db` once each and page in memory, so
-//! a marker from the wire is only ever compared, never put into SQL. A user's
-//! databases are those where it holds every database-level privilege
-//! (`GRANT ALL`), read from `mysql.db` with the column set the probe found.
+//! Listings read the accounts (with their attributes, roles left out) and
+//! `mysql.db` once each and page in memory, so a marker from the wire is
+//! only ever compared, never put into SQL. A user's databases are those
+//! where it holds every database-level privilege (`GRANT ALL`), read from
+//! `mysql.db` with the column set the probe found; a grant on a wildcard
+//! pattern another tool made (`%`, `app\_%`) is shown as the pattern.
 
 use std::collections::HashMap;
 
 use mysql_async::prelude::Queryable;
 
-use super::quote::{self, native_password_hash};
-use super::{Flavor, MODE, Mysql, Result, driver_error, driver_error_secret, text};
+use super::account::{self, AccountRow, RawRow, Verb};
+use super::quote;
+use super::{MODE, Mysql, Result, driver_error, driver_error_secret, text};
 use crate::model::{
-    Account, Attempt, DbError, DbName, HostPattern, NewUser, Page, Password, UserInfo, UserName,
-    is_local_host, partial,
+    Account, AccountAttrs, Attempt, DbError, DbName, HostPattern, NewUser, Page, Require, UserInfo,
+    UserName, is_local_host, partial,
 };
 
 impl Mysql {
@@ -21,82 +24,94 @@ impl Mysql {
     /// `root` on a remote host is listed (as root) while remote root is enabled.
     pub async fn list_users(&self, page: &Page) -> Result<(Vec<UserInfo>, Option<String>)> {
         let mut conn = self.conn().await?;
-        let sql = if self.facts()?.has_roles {
-            "SELECT User, Host FROM mysql.user WHERE is_role = 'N'"
-        } else {
-            "SELECT User, Host FROM mysql.user"
-        };
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
-            .query(sql)
+        let rows: Vec<RawRow> = conn
+            .query(account::rows_sql(self.facts()?))
             .await
             .map_err(|e| driver_error("list users", e))?;
-        let mut users: Vec<(String, Account, bool)> = rows
+        let mut users: Vec<(String, UserInfo)> = rows
             .into_iter()
-            .filter_map(|(u, h)| {
-                let (name, host) = (text(u), text(h));
-                let is_root = name == "root";
-                let remote_root = is_root && !is_local_host(&host);
-                if self.protected.is_system_user(&name, &host) && !remote_root {
-                    return None;
-                }
-                let account = Account {
-                    name: UserName::parse(&name).ok()?,
-                    host: HostPattern::from_server(host),
-                };
-                Some((account.to_string(), account, is_root))
-            })
+            .map(AccountRow::from_raw)
+            .filter_map(|row| self.listed(row))
+            .map(|u| (u.marker(), u))
             .collect();
         users.sort_by(|a, b| a.0.cmp(&b.0));
         let (page_users, next) = page.apply(users, |u| u.0.clone());
         let mut grants = self.all_privilege_dbs(&mut conn).await?;
         let out = page_users
             .into_iter()
-            .map(|(key, account, is_root)| UserInfo {
-                databases: grants.remove(&key).unwrap_or_default(),
-                account,
-                is_root,
+            .map(|(key, mut u)| {
+                u.databases = grants.remove(&key).unwrap_or_default();
+                u
             })
             .collect();
         Ok((out, next))
     }
 
-    /// Reads one account; `None` when it does not exist.
+    /// An account row as listed: `None` for roles and system accounts
+    /// (remote root is listed, as root).
+    fn listed(&self, row: AccountRow) -> Option<UserInfo> {
+        let is_root = row.user == "root";
+        let remote_root = is_root && !is_local_host(&row.host);
+        if row.is_role || (self.protected.is_system_user(&row.user, &row.host) && !remote_root) {
+            return None;
+        }
+        Some(UserInfo {
+            account: Account {
+                name: UserName::parse(&row.user).ok()?,
+                host: HostPattern::from_server(row.host),
+            },
+            databases: Vec::new(),
+            is_root,
+            view: row.view,
+        })
+    }
+
+    /// Reads one account; `None` when it does not exist (or is a role).
     ///
-    /// One statement, so one round trip to mysqld: a marker row (0) when the
-    /// account exists, then a row (1) per database it holds ALL on.
+    /// One statement, so one round trip to mysqld: the account's row (0)
+    /// with its attributes, then a row (1) per database it holds ALL on.
     pub async fn get_user(&self, account: &Account) -> Result<Option<UserInfo>> {
         let mut conn = self.conn().await?;
-        let pred = self.facts()?.db_all_privileges_predicate();
+        let server = self.facts()?;
+        let pred = server.db_all_privileges_predicate();
+        let (cols, from) = account::columns(server);
         let (name, host) = (account.name.as_str(), account.host.as_str());
-        let rows: Vec<(u8, Option<Vec<u8>>)> = conn
+        let rows: Vec<GetUserRow> = conn
             .exec(
                 format!(
-                    "SELECT 0, NULL FROM mysql.user WHERE User = ? AND Host = ? \
-                     UNION ALL SELECT 1, Db FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"
+                    "SELECT 0, {cols}, NULL FROM {from} WHERE User = ? AND Host = ? \
+                     UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, Db \
+                     FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"
                 ),
                 (name, host, name, host),
             )
             .await
             .map_err(|e| driver_error(format!("look up {account}"), e))?;
-        if !rows.iter().any(|(kind, _)| *kind == 0) {
-            return Ok(None);
+        let mut found = None;
+        let mut dbs = Vec::new();
+        for (kind, u, h, plugin, ssl, conns, queries, locked, lifetime, role, db) in rows {
+            match (kind, u, h) {
+                (0, Some(u), Some(h)) => {
+                    let row = (u, h, plugin, ssl, conns, queries, locked, lifetime, role);
+                    found = Some(AccountRow::from_raw(row));
+                }
+                _ => dbs.extend(db.map(text)),
+            }
         }
-        let raw = rows.into_iter().filter_map(|(kind, db)| match kind {
-            1 => db.map(text),
-            _ => None,
-        });
-        Ok(Some(UserInfo {
-            databases: self.user_databases(raw),
-            account: account.clone(),
-            is_root: account.name.as_str() == "root",
-        }))
+        let Some(mut user) = found.and_then(|row| self.listed(row)) else {
+            return Ok(None);
+        };
+        user.account = account.clone();
+        user.databases = self.user_databases(dbs.into_iter());
+        Ok(Some(user))
     }
 
     /// The databases of `mysql.db` rows as the API shows them: unescaped,
-    /// system schemas left out, sorted, each once.
+    /// a wildcard pattern as the pattern, system schemas left out, sorted,
+    /// each once.
     fn user_databases(&self, raw: impl Iterator<Item = String>) -> Vec<DbName> {
         let mut dbs: Vec<DbName> = raw
-            .filter_map(|d| quote::unescape_schema_pattern(&d))
+            .map(|d| quote::unescape_schema_pattern(&d).unwrap_or(d))
             .filter(|db| !self.protected.is_system_db(db))
             .map(DbName::from_server)
             .collect();
@@ -105,14 +120,26 @@ impl Mysql {
         dbs
     }
 
-    /// Creates every account with its grants, or as many as mysqld allows:
-    /// all must be absent beforehand; if one fails, it is rolled back and the
-    /// error lists exactly which accounts were created before it.
+    /// Creates every account with its grants and attributes, or as many as
+    /// mysqld allows: all must be absent beforehand, and every plugin asked
+    /// for active; if one fails, it is rolled back and the error lists
+    /// exactly which accounts were created before it.
     pub async fn create_users(&self, users: &[NewUser], attempt: Attempt) -> Result<()> {
         let mut conn = self.conn().await?;
+        let server = self.facts()?;
         let mut exists = Vec::with_capacity(users.len());
         for u in users {
-            let found = self.user_exists(&mut conn, &u.account).await?;
+            if let Some(p) = u.auth_plugin
+                && !server.has_plugin(p)
+            {
+                return Err(DbError::NotSupported(format!(
+                    "{}: the server has no active {p} authentication plugin",
+                    u.account
+                )));
+            }
+            let found = account::find(&mut conn, server, &u.account)
+                .await?
+                .is_some();
             if found && attempt == Attempt::First {
                 return Err(DbError::UserExists(u.account.clone()));
             }
@@ -128,22 +155,22 @@ impl Mysql {
     }
 
     /// Creates one account (or, recovering, re-asserts one this command
-    /// already created) with its grants.
+    /// already created) with its attributes and grants.
     async fn create_one(
         &self,
         conn: &mut mysql_async::Conn,
         u: &NewUser,
         exists: bool,
     ) -> Result<()> {
+        let server = self.facts()?;
         let password = u
             .password
             .as_ref()
             .ok_or_else(|| DbError::Protocol(format!("no password for {}", u.account)))?;
-        let sql = if exists {
-            alter_password_sql(self.facts()?.flavor, &u.account, password)
-        } else {
-            create_user_sql(self.facts()?.flavor, &u.account, password)
-        };
+        let plugin = u.auth_plugin.unwrap_or(server.auth);
+        let verb = if exists { Verb::Alter } else { Verb::Create };
+        let sql = account::statement(verb, server, &u.account, Some((password, plugin)), &u.attrs)?
+            .ok_or_else(|| DbError::Protocol("an account statement without a clause".into()))?;
         conn.query_drop(sql)
             .await
             .map_err(|e| driver_error_secret(format!("CREATE USER {}", u.account), e))?;
@@ -173,7 +200,7 @@ impl Mysql {
     /// recovering: then it is already done).
     pub async fn delete_user(&self, account: &Account, attempt: Attempt) -> Result<()> {
         let mut conn = self.conn().await?;
-        if !self.user_exists(&mut conn, account).await? {
+        if self.find(&mut conn, account).await?.is_none() {
             return match attempt {
                 Attempt::First => Err(DbError::UserNotFound(account.clone())),
                 Attempt::Recovery => Ok(()),
@@ -184,25 +211,60 @@ impl Mysql {
             .map_err(|e| driver_error(format!("DROP USER {account}"), e))
     }
 
-    /// True when the account exists.
+    /// True when the account exists (a role is none).
     pub async fn account_exists(&self, account: &Account) -> Result<bool> {
         let mut conn = self.conn().await?;
-        self.user_exists(&mut conn, account).await
+        Ok(self.find(&mut conn, account).await?.is_some())
     }
 
+    /// The account's row; `None` when there is no such account.
+    pub(crate) async fn find(
+        &self,
+        conn: &mut mysql_async::Conn,
+        account: &Account,
+    ) -> Result<Option<AccountRow>> {
+        account::find(conn, self.facts()?, account).await
+    }
+
+    /// Whether mysqld serves TLS.
+    pub async fn tls_available(&self) -> Result<bool> {
+        let mut conn = self.conn().await?;
+        let have: Option<String> = conn
+            .query_first("SELECT @@have_ssl")
+            .await
+            .map_err(|e| driver_error("read have_ssl", e))?;
+        Ok(have.is_some_and(|h| h.eq_ignore_ascii_case("YES")))
+    }
+
+    /// Sets `REQUIRE` on every listed account but remote root (the
+    /// instance's TLS mode); returns how many.
+    pub async fn require_all(&self, require: Require) -> Result<usize> {
+        let (users, _) = self.list_users(&Page::default()).await?;
+        let mut conn = self.conn().await?;
+        let server = self.facts()?;
+        let attrs = AccountAttrs {
+            require: Some(require),
+            ..AccountAttrs::default()
+        };
+        let mut done = 0;
+        for u in users.iter().filter(|u| !u.is_root) {
+            if let Some(sql) = account::statement(Verb::Alter, server, &u.account, None, &attrs)? {
+                conn.query_drop(sql)
+                    .await
+                    .map_err(|e| driver_error(format!("ALTER USER {} REQUIRE", u.account), e))?;
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// True when the account exists (a role is none).
     pub(crate) async fn user_exists(
         &self,
         conn: &mut mysql_async::Conn,
         account: &Account,
     ) -> Result<bool> {
-        let found: Option<u8> = conn
-            .exec_first(
-                "SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?",
-                (account.name.as_str(), account.host.as_str()),
-            )
-            .await
-            .map_err(|e| driver_error(format!("look up {account}"), e))?;
-        Ok(found.is_some())
+        Ok(self.find(conn, account).await?.is_some())
     }
 
     /// Databases on which each account (`name@host` key) holds ALL, sorted.
@@ -228,63 +290,17 @@ impl Mysql {
     }
 }
 
-/// `CREATE USER` with the password as a `mysql_native_password` hash, in the
-/// syntax of the server's flavor.
-pub(crate) fn create_user_sql(flavor: Flavor, account: &Account, password: &Password) -> String {
-    let hash = quote::literal(&native_password_hash(password.expose()), MODE);
-    let acct = quote::account(account, MODE);
-    match flavor {
-        Flavor::MariaDb => format!("CREATE USER {acct} IDENTIFIED BY PASSWORD {hash}"),
-        Flavor::MySql => {
-            format!("CREATE USER {acct} IDENTIFIED WITH mysql_native_password AS {hash}")
-        }
-    }
-}
-
-/// Sets an existing account's password from its hash, in the syntax of the
-/// server's flavor. Never used on socket-authenticated local accounts.
-pub(crate) fn alter_password_sql(flavor: Flavor, account: &Account, password: &Password) -> String {
-    let hash = quote::literal(&native_password_hash(password.expose()), MODE);
-    let acct = quote::account(account, MODE);
-    match flavor {
-        Flavor::MariaDb => format!("ALTER USER {acct} IDENTIFIED BY PASSWORD {hash}"),
-        Flavor::MySql => {
-            format!("ALTER USER {acct} IDENTIFIED WITH mysql_native_password AS {hash}")
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use secrecy::SecretString;
-
-    fn acct(n: &str, h: &str) -> Account {
-        Account {
-            name: UserName::parse(n).unwrap(),
-            host: HostPattern::parse(h).unwrap(),
-        }
-    }
-
-    #[test]
-    fn create_user_sql_per_flavor_never_holds_the_password() {
-        let pw = Password::parse(SecretString::from("pw' ACCOUNT LOCK -- ")).unwrap();
-        let a = acct("app", "%");
-        let maria = create_user_sql(Flavor::MariaDb, &a, &pw);
-        let mysql = create_user_sql(Flavor::MySql, &a, &pw);
-        let alter_m = alter_password_sql(Flavor::MariaDb, &a, &pw);
-        let alter_o = alter_password_sql(Flavor::MySql, &a, &pw);
-        assert!(alter_m.starts_with("ALTER USER 'app'@'%' IDENTIFIED BY PASSWORD '*"));
-        assert!(
-            alter_o.starts_with("ALTER USER 'app'@'%' IDENTIFIED WITH mysql_native_password AS '*")
-        );
-        for sql in [&maria, &mysql, &alter_m, &alter_o] {
-            assert!(!sql.contains("ACCOUNT LOCK"), "{sql}");
-            assert!(sql.contains(&native_password_hash("pw' ACCOUNT LOCK -- ")));
-        }
-        assert!(maria.starts_with("CREATE USER 'app'@'%' IDENTIFIED BY PASSWORD '*"));
-        assert!(
-            mysql.starts_with("CREATE USER 'app'@'%' IDENTIFIED WITH mysql_native_password AS '*")
-        );
-    }
-}
+/// `get_user`'s rows: kind, an account row's columns, a database.
+type GetUserRow = (
+    u8,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<Vec<u8>>,
+);

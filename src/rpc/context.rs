@@ -61,6 +61,19 @@ impl Context {
         self.get("request_id").and_then(Value::as_str)
     }
 
+    /// Who made the request: oslo.context's `user_name`, else `user`, else
+    /// `user_id` (Trove's API fills all three), bounded for the journal.
+    pub fn user(&self) -> Option<String> {
+        ["user_name", "user", "user_id"]
+            .iter()
+            .find_map(|k| {
+                self.get(k)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            })
+            .map(|s| s.chars().filter(|c| !c.is_control()).take(255).collect())
+    }
+
     /// `trove_notification`: the serialized notification the conductor needs for
     /// `notify_end` / `notify_exc_info`; absent when the caller is not Trove's API.
     pub fn trove_notification(&self) -> Option<&Value> {

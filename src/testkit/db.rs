@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::model::{
-    AccessLevel, AccessLevels, Account, AccountChange, Attempt, Charset, Database, DbError, DbInfo,
-    DbName, DbResult as Result, HostPattern, Listed, NewDatabase, NewUser, Page, Password,
-    Protected, UserInfo, UserName, is_local_host,
+    AccessLevel, AccessLevels, Account, AccountAttrs, AccountChange, AccountView, Attempt, Charset,
+    Database, DbError, DbInfo, DbName, DbResult as Result, Expiry, HostPattern, Listed,
+    NewDatabase, NewUser, Page, Password, Protected, Require, UserInfo, UserName, is_local_host,
 };
 
 /// How one call fails.
@@ -44,6 +44,10 @@ struct State {
     /// `(name, host)` → grants by database.
     accounts: BTreeMap<(String, String), BTreeMap<DbName, AccessLevel>>,
     schemas: BTreeMap<DbName, (String, String)>,
+    /// Each account's attributes, as mysqld would hold them.
+    views: BTreeMap<(String, String), AccountView>,
+    /// mysqld serves TLS.
+    tls: bool,
     faults: VecDeque<Option<Fault>>,
     calls: u64,
     /// How long each call takes (on tokio's clock, so paused tests skip it).
@@ -85,6 +89,11 @@ impl FakeDb {
         self.lock()
             .accounts
             .contains_key(&(name.to_owned(), host.to_owned()))
+    }
+
+    /// Makes the server serve TLS, or not.
+    pub fn set_tls(&self, on: bool) {
+        self.lock().tls = on;
     }
 
     /// Whether the schema exists.
@@ -192,6 +201,36 @@ impl State {
         self.accounts.contains_key(&key(a))
     }
 
+    fn view(&self, a: &(String, String)) -> AccountView {
+        self.views.get(a).cloned().unwrap_or_else(|| AccountView {
+            require: "none",
+            plugin: "mysql_native_password".into(),
+            ..AccountView::default()
+        })
+    }
+
+    fn set_attrs(&mut self, a: (String, String), attrs: &AccountAttrs) {
+        let mut v = self.view(&a);
+        if let Some(r) = attrs.require {
+            v.require = r.name();
+        }
+        if let Some(n) = attrs.max_connections {
+            v.max_connections = n;
+        }
+        if let Some(n) = attrs.max_queries_per_hour {
+            v.max_queries_per_hour = n;
+        }
+        if let Some(l) = attrs.locked {
+            v.locked = l;
+        }
+        match attrs.password_expire {
+            Some(Expiry::Never) => v.password_expire_days = Some(0),
+            Some(Expiry::Days(n)) => v.password_expire_days = Some(u32::from(n)),
+            None => {}
+        }
+        self.views.insert(a, v);
+    }
+
     fn users(&self, protected: &Protected) -> Vec<UserInfo> {
         self.accounts
             .iter()
@@ -214,6 +253,7 @@ impl State {
                     account,
                     databases,
                     is_root,
+                    view: self.view(&(name.clone(), host.clone())),
                 })
             })
             .collect()
@@ -243,6 +283,7 @@ impl Database for FakeDb {
                     .map(|(d, _)| d.clone())
                     .collect(),
                 is_root: account.name.as_str() == "root",
+                view: s.view(&key(account)),
             }))
         }))
     }
@@ -267,6 +308,7 @@ impl Database for FakeDb {
                 for d in &u.databases {
                     grants.insert(d.clone(), level);
                 }
+                s.set_attrs(key(&u.account), &u.attrs);
             }
             Ok(())
         }))
@@ -277,12 +319,13 @@ impl Database for FakeDb {
         account: &Account,
         attempt: Attempt,
     ) -> impl Future<Output = Result<()>> + Send {
-        ready(
-            self.run(|s, _| match (s.accounts.remove(&key(account)), attempt) {
+        ready(self.run(|s, _| {
+            s.views.remove(&key(account));
+            match (s.accounts.remove(&key(account)), attempt) {
                 (Some(_), _) | (None, Attempt::Recovery) => Ok(()),
                 (None, Attempt::First) => Err(DbError::UserNotFound(account.clone())),
-            }),
-        )
+            }
+        }))
     }
 
     fn account_exists(&self, account: &Account) -> impl Future<Output = Result<bool>> + Send {
@@ -344,6 +387,9 @@ impl Database for FakeDb {
             if !s.exists(account) {
                 let renamed = attempt == Attempt::Recovery && target.is_some_and(|t| s.exists(t));
                 return if renamed {
+                    if let Some(t) = target {
+                        s.set_attrs(key(t), &change.attrs);
+                    }
                     Ok(())
                 } else {
                     Err(DbError::UserNotFound(account.clone()))
@@ -355,7 +401,11 @@ impl Database for FakeDb {
                 }
                 let grants = s.accounts.remove(&key(account)).unwrap_or_default();
                 s.accounts.insert(key(t), grants);
+                if let Some(v) = s.views.remove(&key(account)) {
+                    s.views.insert(key(t), v);
+                }
             }
+            s.set_attrs(key(target.unwrap_or(account)), &change.attrs);
             Ok(())
         }))
     }
@@ -439,9 +489,32 @@ impl Database for FakeDb {
         }))
     }
 
+    fn tls_available(&self) -> impl Future<Output = Result<bool>> + Send {
+        ready(self.run(|s, _| Ok(s.tls)))
+    }
+
+    fn require_all(&self, require: Require) -> impl Future<Output = Result<usize>> + Send {
+        ready(self.run(|s, p| {
+            let accounts: Vec<Account> = s
+                .users(p)
+                .into_iter()
+                .filter(|u| !u.is_root)
+                .map(|u| u.account)
+                .collect();
+            let attrs = AccountAttrs {
+                require: Some(require),
+                ..AccountAttrs::default()
+            };
+            for a in &accounts {
+                s.set_attrs(key(a), &attrs);
+            }
+            Ok(accounts.len())
+        }))
+    }
+
     fn access_levels(&self) -> impl Future<Output = Result<AccessLevels>> + Send {
         ready(self.run(|s, p| {
-            let mut users: Vec<(Account, Vec<(DbName, AccessLevel)>)> = s
+            let mut users: AccessLevels = s
                 .users(p)
                 .into_iter()
                 .filter(|u| !u.is_root)
@@ -451,10 +524,10 @@ impl Database for FakeDb {
                         .get(&key(&u.account))
                         .map(|g| g.iter().map(|(d, l)| (d.clone(), *l)).collect())
                         .unwrap_or_default();
-                    (u.account, grants)
+                    (u.account, u.view, grants)
                 })
                 .collect();
-            users.sort_by_key(|(a, _)| a.to_string());
+            users.sort_by_key(|(a, _, _)| a.to_string());
             Ok(users)
         }))
     }

@@ -105,7 +105,13 @@ impl Drive {
             allow_root_enable: !setup.deny_root_enable,
             patience: Patience::default(),
             scheduler: Scheduler::new(crate::mysql::POOL_SIZE),
-            instance: Instance::new(setup.await_prepare, &state_dir.join("markers"), state_dir),
+            instance: Instance::with_state(
+                setup.await_prepare,
+                &state_dir.join("markers"),
+                state_dir,
+                Some(state_dir),
+                None,
+            ),
         });
         Ok(Drive {
             shared,

@@ -11,6 +11,8 @@
 //! | `command.rs` | [`parse_checked`]: a parse with the design's rules asserted on what it produced |
 //! | `tests.rs`, `exactly_once.rs` | the tests of the whole path and of the exactly-once core |
 
+#[cfg(test)]
+mod accounts;
 mod broker;
 mod command;
 mod db;
@@ -74,6 +76,16 @@ pub const ARGUMENT_KEYS: &[&str] = &[
     "modules",
     "ds_version",
     "fs_path",
+    "_require",
+    "_max_connections",
+    "_max_queries_per_hour",
+    "_locked",
+    "_password_expire_days",
+    "_auth_plugin",
+    "mode",
+    "container",
+    "enable",
+    "disable",
 ];
 
 /// The conductor's exchange and routing key in a drive.

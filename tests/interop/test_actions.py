@@ -32,7 +32,9 @@ ACTION_TYPES = {"database_user_create", "database_user_delete", "database_user_u
                 "database_create", "database_delete", "root_enable", "root_disable"}
 RESOURCE_TYPES = {"database_user", "database", "root"}
 STATUSES = {"queued", "running", "success", "failed"}
-DBUSER_KEYS = {"uid", "username", "host", "databases", "user_type", "created_at"}
+DBUSER_KEYS = {"uid", "username", "host", "databases", "user_type", "created_at",
+               "_require", "_max_connections", "_max_queries_per_hour", "_locked",
+               "_password_expire_days", "_auth_plugin"}
 PAGINATION_KEYS = {"previous", "next", "current", "per_page", "count", "pages"}
 MIN_GENERATED_LEN = 32
 

@@ -45,13 +45,20 @@ def write_trove_files(d, gid, key=KEY, mode=0o640, report_interval=REPORT_INTERV
 
 
 def write_overlay(d, conductor_topic):
+    """The overlay, and Trove's prepare-done marker: these tests switch an
+    instance that Trove's own agent prepared long ago, so the agent reports
+    at once (a fresh instance waits for its prepare: test_control_plane)."""
     state = d / "state"
     state.mkdir(mode=0o700, exist_ok=True)
+    markers = d / "trove-guestagent"
+    markers.mkdir(mode=0o755, exist_ok=True)
+    (markers / ".guestagent.prepare.end").write_text("")
     path = d / "overlay.toml"
     harness.write_config(str(path), {
         "amqp": {"conductor_topic": conductor_topic},
         "state": {"dir": str(state)},
         "log": {"level": "debug"},
+        "trove": {"prepare_marker_dir": str(markers)},
     })
     return path
 

@@ -24,7 +24,11 @@ import harness
 from harness import call_error
 
 REMOTE_SOURCE = "127.0.0.2"  # loopback, but not the 127.0.0.1 of root@127.0.0.1
-USER_KEYS = {"_name", "_host", "_password", "_databases", "_is_root"}
+# Trove's serialized MySQLUser, then the account attributes guestagent adds
+# (keys Trove's own models ignore).
+USER_KEYS = {"_name", "_host", "_password", "_databases", "_is_root",
+             "_require", "_max_connections", "_max_queries_per_hour", "_locked",
+             "_password_expire_days", "_auth_plugin"}
 SAFE = set(string.ascii_letters + string.digits + "-_.~+=!@#$^*()[]{}:,/?")
 
 

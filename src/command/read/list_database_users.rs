@@ -2,8 +2,10 @@
 //! users.
 //!
 //! `{"response": [{"uid", "username", "host", "databases", "user_type",
-//! "created_at"}], "count", "pagination": {"previous", "next", "current",
-//! "per_page", "count", "pages"}}`. `uid` is stable for `name@host`;
+//! "created_at", "_require", "_max_connections", "_max_queries_per_hour",
+//! "_locked", "_password_expire_days", "_auth_plugin"}], "count",
+//! "pagination": {"previous", "next", "current", "per_page", "count",
+//! "pages"}}`. `uid` is stable for `name@host`;
 //! `user_type` is read back from the grants, so it is true for accounts
 //! made elsewhere; `created_at` comes from the journal, `null` for accounts
 //! the agent did not create.
@@ -48,15 +50,25 @@ impl ReadMethod for ListDatabaseUsers {
             .iter()
             .skip((page - 1).saturating_mul(per_page))
             .take(per_page)
-            .map(|(account, dbs)| {
-                json!({
-                    "uid": account.uid(),
-                    "username": account.name.as_str(),
-                    "host": account.host.as_str(),
-                    "databases": dbs.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>(),
-                    "user_type": AccessLevel::user_type(dbs.iter().map(|(_, l)| *l)),
-                    "created_at": created.get(account).map(|t| rfc3339(*t)),
-                })
+            .map(|(account, view, dbs)| {
+                let mut user = serde_json::Map::new();
+                user.insert("uid".into(), json!(account.uid()));
+                user.insert("username".into(), json!(account.name.as_str()));
+                user.insert("host".into(), json!(account.host.as_str()));
+                user.insert(
+                    "databases".into(),
+                    json!(dbs.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>()),
+                );
+                user.insert(
+                    "user_type".into(),
+                    json!(AccessLevel::user_type(dbs.iter().map(|(_, l)| *l))),
+                );
+                user.insert(
+                    "created_at".into(),
+                    json!(created.get(account).map(|t| rfc3339(*t))),
+                );
+                view.extend(&mut user);
+                Value::Object(user)
             })
             .collect();
         Ok(json!({

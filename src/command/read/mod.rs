@@ -5,6 +5,7 @@ pub mod get_action;
 pub mod get_diagnostics;
 pub mod get_filesystem_stats;
 pub mod get_hwinfo;
+pub mod get_root_history;
 pub mod get_root_password;
 pub mod get_user;
 pub mod is_root_enabled;
@@ -14,6 +15,8 @@ pub mod list_database_users;
 pub mod list_databases;
 pub mod list_users;
 pub mod ping;
+pub mod ssl_show;
+pub mod stop_db;
 
 use std::future::Future;
 

@@ -7,13 +7,18 @@
 //! and SHOW VIEW) chooses the grant. A user without `_password` gets one
 //! generated, which only a call can hand back.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
+
+use crate::instance::Instance;
 
 use crate::command::{
     Args, Env, Generated, Method, ParseCx, ParseError, WriteMethod, args::into_object, parse,
 };
 use crate::model::{
-    AccessLevel, ActionType, Attempt, Database, DbError, DbResult, NewUser, Resource,
+    AccessLevel, ActionType, Attempt, Database, DbError, DbResult, NewUser, Require, Resource,
+    TlsMode,
 };
 
 use super::Effect;
@@ -28,6 +33,29 @@ impl Method for CreateUser {
     fn parse(args: &mut Args, cx: &ParseCx<'_>) -> Result<Self, ParseError> {
         let list = args.list("users", cx.limits.max_items)?;
         Ok(CreateUser(parse_users(list, cx)?))
+    }
+}
+
+/// The users as the instance's TLS mode makes them: one that says nothing
+/// of `_require` gets the mode's (`enforced`: SSL, `mtls`: X509), so
+/// accounts made after `ssl_action` follow it too.
+pub fn following_tls<'a>(users: &'a [NewUser], instance: &Instance) -> Cow<'a, [NewUser]> {
+    let required = instance
+        .tls_mode()
+        .map(TlsMode::require)
+        .filter(|r| *r != Require::None);
+    match required {
+        Some(r) if users.iter().any(|u| u.attrs.require.is_none()) => Cow::Owned(
+            users
+                .iter()
+                .cloned()
+                .map(|mut u| {
+                    u.attrs.require.get_or_insert(r);
+                    u
+                })
+                .collect(),
+        ),
+        _ => Cow::Borrowed(users),
     }
 }
 
@@ -62,11 +90,15 @@ pub fn parse_users(list: Vec<Value>, cx: &ParseCx<'_>) -> Result<Vec<NewUser>, P
         if users.iter().any(|o| o.account == account) {
             return Err(ParseError::Duplicate(account.to_string()));
         }
+        let auth_plugin = parse::auth_plugin(&mut u)?;
+        let attrs = parse::attrs(&mut u)?;
         users.push(NewUser {
             account,
             password,
             databases,
             access,
+            auth_plugin,
+            attrs,
         });
     }
     Ok(users)
@@ -84,6 +116,21 @@ impl WriteMethod for CreateUser {
             .collect()
     }
 
+    fn changed(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for u in &self.0 {
+            if u.auth_plugin.is_some() && !out.contains(&"_auth_plugin") {
+                out.push("_auth_plugin");
+            }
+            for n in u.attrs.names() {
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+        out
+    }
+
     fn needs_generated_password(&self) -> bool {
         self.0.iter().any(|u| u.password.is_none())
     }
@@ -96,7 +143,9 @@ impl WriteMethod for CreateUser {
     }
 
     async fn apply<D: Database>(&self, env: Env<'_, D>, attempt: Attempt) -> DbResult<Value> {
-        env.db.create_users(&self.0, attempt).await?;
+        env.db
+            .create_users(&following_tls(&self.0, env.instance), attempt)
+            .await?;
         Ok(Value::Null)
     }
 }

@@ -13,6 +13,8 @@ pub mod grant_access;
 pub mod prepare;
 pub mod regenerate_password;
 pub mod revoke_access;
+pub mod ssl_action;
+pub mod ssl_rollback;
 pub mod update_attributes;
 
 use std::future::Future;
@@ -50,6 +52,12 @@ pub trait WriteMethod: Method {
 
     /// Everything it touches, for the journal; never a secret.
     fn resources(&self) -> Vec<Resource>;
+
+    /// What it changes of its accounts, by name (`password`, `_locked`,
+    /// ...), for the journal: never a value.
+    fn changed(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
 
     /// What it must not run at the same time as another mutation touching
     /// (`agent::scheduler`): by default its resources.

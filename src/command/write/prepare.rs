@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::Effect;
 use super::create_database::parse_databases;
-use super::create_user::parse_users;
+use super::create_user::{following_tls, parse_users};
 use crate::command::{Args, Env, Method, ParseCx, ParseError, WriteMethod, parse};
 use crate::instance::Instance;
 use crate::model::{
@@ -194,7 +194,9 @@ impl WriteMethod for Prepare {
             env.db.create_databases(&self.databases).await?;
         }
         if !self.users.is_empty() {
-            env.db.create_users(&self.users, attempt).await?;
+            env.db
+                .create_users(&following_tls(&self.users, env.instance), attempt)
+                .await?;
         }
         if let Some(password) = &self.root_password {
             env.db.enable_root(password).await?;

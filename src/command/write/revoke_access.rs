@@ -1,7 +1,8 @@
 //! `revoke_access(username, hostname, database)` → `null` (call): every
 //! privilege the account holds on the database, including grants other
-//! tools wrote without escaping. Revoking what is not granted is not an
-//! error: the end state is the one asked for.
+//! tools wrote without escaping; `database` may also be a wildcard pattern
+//! (`%`, `app\_%`) exactly as `get_user` shows such a grant. Revoking what
+//! is not granted is not an error: the end state is the one asked for.
 
 use serde_json::Value;
 
@@ -20,7 +21,11 @@ impl Method for RevokeAccess {
 
     fn parse(args: &mut Args, cx: &ParseCx<'_>) -> Result<Self, ParseError> {
         let account = parse::account_args(args, cx)?;
-        let database = parse::db_ref(args.required("database")?, cx)?;
+        let database = match args.required("database")? {
+            // A grant on a wildcard pattern, as get_user and list_access show it.
+            serde_json::Value::String(s) if s.contains('%') => DbName::pattern(&s)?,
+            v => parse::db_ref(v, cx)?,
+        };
         Ok(RevokeAccess { account, database })
     }
 }

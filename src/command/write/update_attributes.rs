@@ -1,5 +1,6 @@
-//! `update_attributes(username, hostname, user_attrs)`: rename, re-host
-//! and/or re-password one account as one unit (cast).
+//! `update_attributes(username, hostname, user_attrs)`: rename, re-host,
+//! re-password and/or change the attributes (`_require`, limits, `_locked`,
+//! `_password_expire_days`) of one account, as one unit (cast).
 //!
 //! The new name and host pass the same checks as a new account (a rename
 //! onto `root` or a local host is refused), the password those of any
@@ -30,6 +31,7 @@ impl Method for UpdateAttributes {
             .opt_string("password")?
             .map(parse::password)
             .transpose()?;
+        let extra = parse::attrs(&mut attrs)?;
         let rename = if name.is_some() || host.is_some() {
             let name = name.as_deref().unwrap_or(account.name.as_str());
             let host = host.as_deref().unwrap_or(account.host.as_str());
@@ -39,7 +41,11 @@ impl Method for UpdateAttributes {
         };
         Ok(UpdateAttributes {
             account,
-            change: AccountChange { rename, password },
+            change: AccountChange {
+                rename,
+                password,
+                attrs: extra,
+            },
         })
     }
 }
@@ -50,6 +56,24 @@ impl WriteMethod for UpdateAttributes {
 
     fn resources(&self) -> Vec<Resource> {
         vec![Resource::User(self.account.clone())]
+    }
+
+    fn changed(&self) -> Vec<&'static str> {
+        let c = &self.change;
+        let mut out = Vec::new();
+        if let Some(to) = &c.rename {
+            if to.name != self.account.name {
+                out.push("name");
+            }
+            if to.host != self.account.host {
+                out.push("host");
+            }
+        }
+        if c.password.is_some() {
+            out.push("password");
+        }
+        out.extend(c.attrs.names());
+        out
     }
 
     /// The new name too: a command on it must wait for the rename.
