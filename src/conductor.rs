@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 use crate::amqp::{AmqpError, Publisher};
-use crate::rpc::{Codec, Context};
+use crate::rpc::{Codec, Context, Failure};
 
 /// What the heartbeat reports about mysqld.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,14 +77,14 @@ impl Conductor {
         &self,
         codec: &Codec,
         context: &Context,
-        outcome: Result<(), &str>,
+        outcome: Result<(), &Failure>,
     ) -> Option<Vec<u8>> {
         let notification = context.trove_notification()?;
         let (method, args) = match outcome {
             Ok(()) => ("notify_end", notify_end_args(notification)),
-            Err(message) => (
+            Err(failure) => (
                 "notify_exc_info",
-                notify_exc_info_args(notification, &self.guest_id, message),
+                notify_exc_info_args(notification, &self.guest_id, failure),
             ),
         };
         Some(codec.encode_cast(method, args, context))
@@ -115,12 +115,15 @@ pub fn notify_end_args(notification: &Value) -> Map<String, Value> {
 }
 
 /// `notify_exc_info`'s arguments: the notification gains `instance_id`, as
-/// Trove's own agent sends it.
+/// Trove's own agent sends it; `exception` is the traceback Trove's agent
+/// sends, its last line only (`trove.common.exception.Class: message`), so
+/// the instance's fault names the failure's class.
 pub fn notify_exc_info_args(
     notification: &Value,
     guest_id: &str,
-    message: &str,
+    failure: &Failure,
 ) -> Map<String, Value> {
+    let message = failure.message();
     let mut serialized = notification.clone();
     if let Value::Object(m) = &mut serialized {
         m.insert("instance_id".into(), Value::String(guest_id.to_owned()));
@@ -128,7 +131,7 @@ pub fn notify_exc_info_args(
     let mut args = Map::new();
     args.insert("serialized_notification".into(), serialized);
     args.insert("message".into(), Value::String(message.to_owned()));
-    args.insert("exception".into(), json!([message]));
+    args.insert("exception".into(), json!([failure.traceback_line()]));
     args
 }
 
@@ -152,9 +155,14 @@ mod tests {
     #[test]
     fn exc_info_adds_instance_id() {
         let n = json!({"event_type": "x"});
-        let a = notify_exc_info_args(&n, "g1", "boom");
+        let f = Failure::new(crate::model::WireClass::UserNotFound, "boom");
+        let a = notify_exc_info_args(&n, "g1", &f);
         assert_eq!(a["serialized_notification"]["instance_id"], "g1");
-        assert_eq!(a["exception"], json!(["boom"]));
+        assert_eq!(a["message"], "boom");
+        assert_eq!(
+            a["exception"],
+            json!(["trove.common.exception.UserNotFound: boom\n"])
+        );
         assert_eq!(notify_end_args(&n)["notification_args"], json!({}));
     }
 

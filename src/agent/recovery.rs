@@ -86,9 +86,13 @@ pub async fn sweep<D: Database, C: Commit>(
             && let Some(serde_json::Value::Object(saved)) = &a.context
         {
             let ctx = Context::from_map(saved.clone());
+            let failure = crate::rpc::Failure::new(
+                a.failure_class.unwrap_or(WireClass::GuestError),
+                a.finished_message.as_deref().unwrap_or("failed"),
+            );
             let outcome = match a.status {
                 crate::journal::Status::Success => Ok(()),
-                _ => Err(a.finished_message.as_deref().unwrap_or("failed")),
+                _ => Err(&failure),
             };
             if let Err(e) = responder.notify(&ctx, outcome).await {
                 tracing::warn!(action = a.id, error = %e, "recovered outcome not sent; will retry at next start");

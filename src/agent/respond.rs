@@ -118,7 +118,7 @@ impl<'a, C: Commit> Responder<'a, C> {
         match &d.route {
             Route::Reply(call) => Some(self.codec.encode_reply(&call.msg_id, wire)),
             Route::Conductor => {
-                let note = wire.map(|_| ()).map_err(Failure::message);
+                let note = wire.map(|_| ());
                 self.conductor.notification(self.codec, &d.context, note)
             }
         }
@@ -155,7 +155,7 @@ impl<'a, C: Commit> Responder<'a, C> {
     pub async fn notify(
         &self,
         context: &Context,
-        outcome: Result<(), &str>,
+        outcome: Result<(), &Failure>,
     ) -> Result<bool, crate::amqp::AmqpError> {
         let Some(body) = self.conductor.notification(self.codec, context, outcome) else {
             return Ok(false);

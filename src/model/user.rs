@@ -31,6 +31,9 @@ pub struct AccountChange {
     pub password: Option<Password>,
     /// Attributes to change.
     pub attrs: AccountAttrs,
+    /// The authentication plugin the new password is set for (`None`:
+    /// the account keeps its own).
+    pub auth_plugin: Option<AuthPlugin>,
 }
 
 /// An account as listed: who it is and the databases it holds ALL on.

@@ -5,7 +5,8 @@
 //! both MariaDB and MySQL accept (`REQUIRE`, `WITH` limits, `PASSWORD
 //! EXPIRE`, `ACCOUNT LOCK`). [`AccountRow`] is an account read back with its
 //! attributes, from `mysql.global_priv` on MariaDB (its `mysql.user` view
-//! has no lock or lifetime) and from `mysql.user` on MySQL, where a role is
+//! has no lock or lifetime; `JSON_VALUE` reads its booleans as `1` on
+//! 10.11 and `true` on others, so both count) and from `mysql.user` on MySQL, where a role is
 //! a row too: locked, no password, expired, or named in `mysql.role_edges`.
 //! Roles are never accounts to the agent.
 
@@ -95,9 +96,9 @@ pub fn columns(server: &Server) -> (String, &'static str) {
              ELT(IFNULL(JSON_VALUE(Priv, '$.ssl_type'), 0) + 1, '', 'ANY', 'X509', 'SPECIFIED'), \
              CAST(IFNULL(JSON_VALUE(Priv, '$.max_user_connections'), 0) AS SIGNED), \
              CAST(IFNULL(JSON_VALUE(Priv, '$.max_questions'), 0) AS SIGNED), \
-             IF(JSON_VALUE(Priv, '$.account_locked') = 'true', 1, 0), \
+             IF(JSON_VALUE(Priv, '$.account_locked') IN ('true', '1'), 1, 0), \
              CAST(JSON_VALUE(Priv, '$.password_lifetime') AS SIGNED), \
-             IF(JSON_VALUE(Priv, '$.is_role') = 'true', 1, 0)"
+             IF(JSON_VALUE(Priv, '$.is_role') IN ('true', '1'), 1, 0)"
                 .to_owned(),
             "mysql.global_priv",
         ),

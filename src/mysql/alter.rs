@@ -7,7 +7,9 @@ use mysql_async::prelude::Queryable;
 
 use super::account::{self, AccountRow, Verb};
 use super::{MODE, Mysql, Result, driver_error, driver_error_secret, quote};
-use crate::model::{Account, AccountAttrs, AccountChange, Attempt, DbError, Password, partial};
+use crate::model::{
+    Account, AccountAttrs, AccountChange, Attempt, AuthPlugin, DbError, Password, partial,
+};
 
 impl Mysql {
     /// `ALTER USER` for `account` (whose row is `row`): `password` as the
@@ -18,11 +20,20 @@ impl Mysql {
         conn: &mut mysql_async::Conn,
         account: &Account,
         row: &AccountRow,
-        password: Option<&Password>,
+        password: Option<(&Password, Option<AuthPlugin>)>,
         attrs: &AccountAttrs,
     ) -> Result<()> {
         let server = self.facts()?;
-        let plugin = server.plugin_for(Some(&row.view.plugin));
+        let asked = password.and_then(|(_, p)| p);
+        if let Some(p) = asked
+            && !server.has_plugin(p)
+        {
+            return Err(DbError::NotSupported(format!(
+                "{account}: the server has no active {p} authentication plugin"
+            )));
+        }
+        let plugin = asked.unwrap_or_else(|| server.plugin_for(Some(&row.view.plugin)));
+        let password = password.map(|(p, _)| p);
         let Some(sql) = account::statement(
             Verb::Alter,
             server,
@@ -61,8 +72,9 @@ impl Mysql {
             let Some((t, row)) = renamed else {
                 return Err(DbError::UserNotFound(account.clone()));
             };
+            let password = change.password.as_ref().map(|p| (p, change.auth_plugin));
             return self
-                .alter(&mut conn, t, &row, change.password.as_ref(), &change.attrs)
+                .alter(&mut conn, t, &row, password, &change.attrs)
                 .await;
         };
         if let Some(t) = target
@@ -81,14 +93,9 @@ impl Mysql {
                 .map_err(|e| driver_error(format!("RENAME USER {account} TO {t}"), e))?;
         }
         let current = target.unwrap_or(account);
+        let password = change.password.as_ref().map(|p| (p, change.auth_plugin));
         let changed = self
-            .alter(
-                &mut conn,
-                current,
-                &row,
-                change.password.as_ref(),
-                &change.attrs,
-            )
+            .alter(&mut conn, current, &row, password, &change.attrs)
             .await;
         if let (Err(_), Some(t)) = (&changed, target) {
             let undo = format!(
@@ -117,7 +124,7 @@ impl Mysql {
         let labels: Vec<String> = changes.iter().map(|(a, _)| a.to_string()).collect();
         let none = AccountAttrs::default();
         for (i, ((a, pw), row)) in changes.iter().zip(&rows).enumerate() {
-            if let Err(e) = self.alter(&mut conn, a, row, Some(pw), &none).await {
+            if let Err(e) = self.alter(&mut conn, a, row, Some((pw, None)), &none).await {
                 return Err(partial(&labels, i, e));
             }
         }

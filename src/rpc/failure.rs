@@ -76,15 +76,21 @@ impl Failure {
         &self.message
     }
 
-    /// The JSON text that goes into a reply's `failure` field.
-    pub(crate) fn to_wire(&self) -> String {
-        let message = Value::String(self.message.clone());
-        let tb = Value::Array(vec![Value::String(format!(
+    /// The last line of the Python traceback this failure stands for:
+    /// `module.Class: message` and a newline.
+    pub fn traceback_line(&self) -> String {
+        format!(
             "{}.{}: {}\n",
             self.class.module(),
             self.class.name(),
             self.message
-        ))]);
+        )
+    }
+
+    /// The JSON text that goes into a reply's `failure` field.
+    pub(crate) fn to_wire(&self) -> String {
+        let message = Value::String(self.message.clone());
+        let tb = Value::Array(vec![Value::String(self.traceback_line())]);
         let args = Value::Array(vec![message.clone()]);
         let kwargs = Value::Object(serde_json::Map::new());
         let mut out = String::new();

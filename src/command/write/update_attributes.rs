@@ -32,6 +32,14 @@ impl Method for UpdateAttributes {
             .map(parse::password)
             .transpose()?;
         let extra = parse::attrs(&mut attrs)?;
+        let auth_plugin = parse::auth_plugin(&mut attrs)?;
+        if auth_plugin.is_some() && password.is_none() {
+            return Err(ParseError::Unsupported(
+                "_auth_plugin changes only with the password: mysqld keeps no password \
+                 to store for another plugin"
+                    .into(),
+            ));
+        }
         let rename = if name.is_some() || host.is_some() {
             let name = name.as_deref().unwrap_or(account.name.as_str());
             let host = host.as_deref().unwrap_or(account.host.as_str());
@@ -45,6 +53,7 @@ impl Method for UpdateAttributes {
                 rename,
                 password,
                 attrs: extra,
+                auth_plugin,
             },
         })
     }
@@ -71,6 +80,9 @@ impl WriteMethod for UpdateAttributes {
         }
         if c.password.is_some() {
             out.push("password");
+        }
+        if c.auth_plugin.is_some() {
+            out.push("_auth_plugin");
         }
         out.extend(c.attrs.names());
         out
