@@ -27,6 +27,8 @@ const END_MARKER: &str = ".guestagent.prepare.end";
 /// `ssl_rollback`), in the state directory.
 const TLS_FILE: &str = "tls_mode";
 const TLS_PREVIOUS: &str = "tls_mode.previous";
+/// The agent's own note, in its state directory, that prepare has run.
+const PREPARED: &str = "prepared";
 
 /// Where the instance is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +75,12 @@ impl Instance {
         state_dir: Option<&Path>,
         tls: Option<TlsMode>,
     ) -> Self {
-        let prepared = marker_dir.join(END_MARKER).is_file();
         let state_dir = state_dir.map(Path::to_owned).unwrap_or_default();
+        // Trove's marker, or the agent's own copy of it: a marker directory
+        // the image did not make writable must not cost the heartbeat after
+        // a restart.
+        let prepared = marker_dir.join(END_MARKER).is_file()
+            || (!state_dir.as_os_str().is_empty() && state_dir.join(PREPARED).is_file());
         let tls = match read_mode(&state_dir.join(TLS_FILE)) {
             Some(saved) => saved,
             None => tls,
@@ -111,21 +117,23 @@ impl Instance {
         Ok(())
     }
 
-    /// Goes back to the mode before the last change; `Ok(None)` when there
-    /// is nothing to go back to.
-    pub fn rollback_tls(&self) -> std::io::Result<Option<Option<TlsMode>>> {
-        let path = self.state_dir.join(TLS_PREVIOUS);
-        let Some(previous) = read_mode(&path) else {
-            return Ok(None);
-        };
+    /// The mode before the last change (`Some(None)`: off); `None` when
+    /// there is nothing to go back to.
+    pub fn previous_tls(&self) -> Option<Option<TlsMode>> {
+        read_mode(&self.state_dir.join(TLS_PREVIOUS))
+    }
+
+    /// Goes back to `previous` (what [`Instance::previous_tls`] said) and
+    /// forgets it: one step back only.
+    pub fn rollback_tls(&self, previous: Option<TlsMode>) -> std::io::Result<()> {
         self.save(TLS_FILE, previous)?;
         if !self.state_dir.as_os_str().is_empty() {
-            std::fs::remove_file(&path)?;
+            std::fs::remove_file(self.state_dir.join(TLS_PREVIOUS))?;
         }
         if let Ok(mut m) = self.tls.lock() {
             *m = previous;
         }
-        Ok(Some(previous))
+        Ok(())
     }
 
     /// Writes a mode file: a temporary file renamed over it.
@@ -134,7 +142,7 @@ impl Instance {
             return Ok(());
         }
         let path = self.state_dir.join(name);
-        let tmp = path.with_extension("tmp");
+        let tmp = self.state_dir.join(format!("{name}.tmp"));
         std::fs::write(&tmp, mode.map_or("none", TlsMode::name))?;
         std::fs::rename(&tmp, &path)
     }
@@ -176,9 +184,18 @@ impl Instance {
     pub fn end_prepare(&self, ok: bool) {
         if ok {
             self.mark(END_MARKER);
+            if !self.state_dir.as_os_str().is_empty()
+                && let Err(e) = std::fs::write(self.state_dir.join(PREPARED), b"")
+            {
+                tracing::warn!(dir = %self.state_dir.display(), error = %e, "cannot note that prepare has run");
+            }
             self.set(Stage::Ready);
-        } else {
+        } else if self.stage() != Stage::Ready {
             self.set(Stage::Failed);
+        } else {
+            // A second prepare (Trove sends one) that failed: the instance
+            // prepared before is as healthy as it was.
+            tracing::warn!("a prepare failed on an instance prepared before; status unchanged");
         }
     }
 
@@ -192,9 +209,9 @@ impl Instance {
         }
     }
 
-    /// Writes an empty marker file. A marker that cannot be written costs
-    /// only the fast start after a restart (the agent then waits for a
-    /// `prepare` that already ran), so it is logged, not fatal.
+    /// Writes one of Trove's marker files. One that cannot be written (a
+    /// directory the image did not make writable) is logged: the agent's own
+    /// note in its state directory keeps it reporting after a restart.
     fn mark(&self, name: &str) {
         let path = self.marker_dir.join(name);
         let written =
@@ -272,9 +289,10 @@ mod tests {
             Some(TlsMode::Enforced),
             "kept over a restart"
         );
-        assert_eq!(again.rollback_tls().unwrap(), Some(Some(TlsMode::Basic)));
+        assert_eq!(again.previous_tls(), Some(Some(TlsMode::Basic)));
+        again.rollback_tls(Some(TlsMode::Basic)).unwrap();
         assert_eq!(again.tls_mode(), Some(TlsMode::Basic));
-        assert_eq!(again.rollback_tls().unwrap(), None, "one step back only");
+        assert_eq!(again.previous_tls(), None, "one step back only");
     }
 
     #[test]

@@ -66,6 +66,21 @@ fn templates() -> Vec<(&'static str, Value)> {
             json!({"username": "app", "hostname": "%"}),
         ),
         ("list_database_users", json!({"page": 1})),
+        (
+            "prepare",
+            json!({"packages": "", "memory_mb": 1024, "databases": [{"_name": "db1"}],
+                   "users": [{"_name": "app", "_host": "%", "_password": "pw-1",
+                              "_require": "ssl", "_max_connections": 3}],
+                   "mount_point": "/var/lib/mysql", "backup_info": null, "overrides": {},
+                   "modules": [], "ds_version": "10.11"}),
+        ),
+        (
+            "ssl_action",
+            json!({"mode": "enforced", "enable": true, "container": {"certificate": "x"}}),
+        ),
+        ("ssl_rollback", json!({})),
+        ("get_root_history", json!({})),
+        ("get_filesystem_stats", json!({"fs_path": null})),
         ("get_action", json!({"id": 1})),
     ]
 }
@@ -107,6 +122,11 @@ fn value(u: &mut Unstructured<'_>, depth: u8) -> arbitrary::Result<Value> {
                 "_host",
                 "_password",
                 "_databases",
+                "_require",
+                "_max_connections",
+                "_locked",
+                "_password_expire_days",
+                "_auth_plugin",
                 "name",
                 "host",
                 "password",
@@ -212,6 +232,7 @@ fuzz_target!(|data: &[u8]| {
         allow_plaintext: u.ratio(1, 4).unwrap_or(false),
         deny_root_enable: u.ratio(1, 4).unwrap_or(false),
         faults,
+        await_prepare: u.ratio(1, 2).unwrap_or(false),
     };
     let crypto = keyed.then(|| Crypto::new(&SecretString::from(KEY)));
     let mut bodies = Vec::new();

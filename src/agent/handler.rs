@@ -101,8 +101,10 @@ pub async fn handle<D: Database, C: Commit>(
     let is_async = matches!(req.args.remove("async"), Some(Value::Bool(true)));
     // What the journal keeps of a mutation to recognise its message again.
     // The text holds any password in the clear, so it is wiped.
-    let canonical =
-        is_write(&req.method).then(|| Zeroizing::new(Value::Object(req.args.clone()).to_string()));
+    // Written by serde_json's serializer directly (the same compact text as
+    // `Value`'s `Display`, without going through `fmt`).
+    let canonical = is_write(&req.method)
+        .then(|| Zeroizing::new(serde_json::to_string(&req.args).unwrap_or_default()));
     let delivery = Delivery {
         id: req.unique_id.take(),
         method: std::mem::take(&mut req.method),

@@ -50,6 +50,12 @@ where
 {
     let tasks = TaskTracker::new();
     while let Some(job) = jobs.recv().await {
+        // In arrival order: one that changes every account waits here for
+        // every earlier mutation, and every later one waits for it.
+        let alone = shared
+            .scheduler
+            .instance_turn(job.cmd.is_instance_wide())
+            .await;
         let mut gates: Vec<Gate> = job.cmd.gates().into_iter().map(Gate::Resource).collect();
         if let Some(id) = &job.delivery.id {
             // Two deliveries of one message must not both find it unknown.
@@ -63,7 +69,7 @@ where
             async move {
                 turn.ready().await;
                 run(&shared, &commit, job).await;
-                drop(turn);
+                drop((turn, alone));
             }
             .instrument(span),
         );
@@ -150,9 +156,10 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
             match admitted {
                 Ok(a) => (a, Attempt::First),
                 Err(e) => {
-                    // Without a durable record the command must not run: leave
-                    // it unacknowledged for the broker to hand out again.
+                    // Without a durable record the command must not run: it
+                    // goes back to the queue, to be tried again.
                     tracing::error!(error = %e, "cannot journal the command; not applying it");
+                    responder.requeue(&d).await;
                     return;
                 }
             }
@@ -188,6 +195,9 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
         && let Err(e) = shared.journal.start(action.id).await
     {
         tracing::error!(error = %e, "cannot journal the start; not applying it");
+        if !answered_early {
+            responder.requeue(&d).await;
+        }
         return;
     }
     let slot = shared.scheduler.slot().await;
@@ -231,7 +241,10 @@ async fn record_and_answer<D: Database, C: Commit>(
     let action = match shared.journal.finish(id, journaled(cmd, &result)).await {
         Ok(a) => a,
         Err(e) => {
-            tracing::error!(error = %e, "cannot journal the outcome; leaving the command for redelivery");
+            // Redelivered, it finds the action running and finishes it in
+            // recovery, without doing it twice.
+            tracing::error!(error = %e, "cannot journal the outcome; the command goes back to the queue");
+            shared.responder(commit).requeue(d).await;
             return;
         }
     };

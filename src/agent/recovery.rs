@@ -83,7 +83,7 @@ pub async fn sweep<D: Database, C: Commit>(
         };
         // A call's caller is long gone; a cast's outcome goes to the conductor.
         if !a.call
-            && let Some(serde_json::Value::Object(saved)) = &a.context
+            && let Some(serde_json::Value::Object(saved)) = a.context.as_deref()
         {
             let ctx = Context::from_map(saved.clone());
             let failure = crate::rpc::Failure::new(
@@ -98,6 +98,11 @@ pub async fn sweep<D: Database, C: Commit>(
                 tracing::warn!(action = a.id, error = %e, "recovered outcome not sent; will retry at next start");
                 continue;
             }
+        }
+        if a.action_type == crate::model::ActionType::InstancePrepare {
+            shared
+                .instance
+                .end_prepare(a.status == crate::journal::Status::Success);
         }
         if let Err(e) = shared.journal.answered(a.id) {
             tracing::error!(action = a.id, error = %e, "cannot journal a recovered answer");

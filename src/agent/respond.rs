@@ -17,6 +17,11 @@ use crate::conductor::Conductor;
 use crate::logging::shown;
 use crate::rpc::{Call, Codec, Context, DecodeError, Failure};
 
+/// How long a command that could not be journaled waits before it goes
+/// back to its queue: a full disk is not fixed in a moment, and the queue
+/// must not spin.
+const REQUEUE_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What became of a request.
 #[derive(Debug)]
 pub enum Outcome {
@@ -146,6 +151,18 @@ impl<'a, C: Commit> Responder<'a, C> {
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "refusal not sent; the broker will redeliver");
+        }
+    }
+
+    /// Hands a delivery back to its queue after a pause: the command could
+    /// not be journaled (a full disk), and holding it unacknowledged would
+    /// hold one of the session's prefetch slots until the session ends.
+    /// Redelivered, it is tried again from the start.
+    pub async fn requeue(&self, d: &Delivery) {
+        tokio::time::sleep(REQUEUE_PAUSE).await;
+        match self.commit.requeue(d.tag).await {
+            Ok(()) => tracing::warn!("handed back to the queue, to be tried again"),
+            Err(e) => tracing::warn!(error = %e, "not handed back; the broker will redeliver"),
         }
     }
 

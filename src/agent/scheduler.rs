@@ -19,7 +19,24 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::sync::{
+    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLock, Semaphore, oneshot,
+};
+
+/// A mutation's hold on the whole instance; dropping it lets the next go.
+#[derive(Debug)]
+pub enum InstanceTurn {
+    /// Beside other mutations.
+    Shared {
+        /// Held until the mutation is done.
+        _guard: OwnedRwLockReadGuard<()>,
+    },
+    /// Alone.
+    Alone {
+        /// Held until the mutation is done.
+        _guard: OwnedRwLockWriteGuard<()>,
+    },
+}
 
 use crate::model::Resource;
 
@@ -37,6 +54,10 @@ pub enum Gate {
 #[derive(Debug)]
 pub struct Scheduler {
     tails: Mutex<HashMap<Gate, Tail>>,
+    /// Held shared by every mutation and alone by one that changes every
+    /// account (the TLS mode); taken in arrival order, and tokio's lock is
+    /// fair, so a mutation after such a one waits for it.
+    instance: Arc<RwLock<()>>,
     next: AtomicU64,
     slots: Arc<Semaphore>,
 }
@@ -64,6 +85,7 @@ impl Scheduler {
     pub fn new(slots: usize) -> Arc<Scheduler> {
         Arc::new(Scheduler {
             tails: Mutex::new(HashMap::new()),
+            instance: Arc::new(RwLock::new(())),
             next: AtomicU64::new(0),
             slots: Arc::new(Semaphore::new(slots.max(1))),
         })
@@ -93,6 +115,20 @@ impl Scheduler {
             gates,
             before,
             _signals: signals,
+        }
+    }
+
+    /// The instance-wide turn of the next mutation to arrive: shared, or
+    /// alone when it changes every account. Taken in arrival order.
+    pub async fn instance_turn(&self, alone: bool) -> InstanceTurn {
+        if alone {
+            InstanceTurn::Alone {
+                _guard: self.instance.clone().write_owned().await,
+            }
+        } else {
+            InstanceTurn::Shared {
+                _guard: self.instance.clone().read_owned().await,
+            }
         }
     }
 
@@ -165,6 +201,32 @@ mod tests {
             .expect("still waiting after the earlier mutation finished");
         drop((other, second));
         assert_eq!(s.gates_in_use(), 0, "finished gates are forgotten");
+    }
+
+    #[tokio::test]
+    async fn an_instance_wide_turn_waits_for_earlier_and_holds_later() {
+        let s = Scheduler::new(4);
+        let earlier = s.instance_turn(false).await;
+        let alone = {
+            let s = s.clone();
+            tokio::spawn(async move { s.instance_turn(true).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(
+            !alone.is_finished(),
+            "did not wait for the earlier mutation"
+        );
+        let later = {
+            let s = s.clone();
+            tokio::spawn(async move { s.instance_turn(false).await })
+        };
+        tokio::task::yield_now().await;
+        drop(earlier);
+        let alone = alone.await.unwrap();
+        tokio::task::yield_now().await;
+        assert!(!later.is_finished(), "a later mutation overtook");
+        drop(alone);
+        drop(later.await.unwrap());
     }
 
     #[tokio::test]

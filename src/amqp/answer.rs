@@ -45,6 +45,10 @@ pub trait Commit: Clone + Send + Sync + 'static {
     /// Rejects a delivery without requeue (a message that can never be
     /// served), committed like an answer.
     fn reject(&self, delivery_tag: u64) -> impl Future<Output = Result<(), AmqpError>> + Send;
+
+    /// Hands a delivery back to the queue, to be delivered again (a
+    /// command that cannot be journaled now), committed like an answer.
+    fn requeue(&self, delivery_tag: u64) -> impl Future<Output = Result<(), AmqpError>> + Send;
 }
 
 /// Units committed together at most.
@@ -61,6 +65,7 @@ pub struct Answerer {
 enum Settle {
     Ack(u64),
     Reject(u64),
+    Requeue(u64),
     Nothing,
 }
 
@@ -129,6 +134,10 @@ impl Commit for Answerer {
     async fn reject(&self, delivery_tag: u64) -> Result<(), AmqpError> {
         self.submit(Vec::new(), Settle::Reject(delivery_tag)).await
     }
+
+    async fn requeue(&self, delivery_tag: u64) -> Result<(), AmqpError> {
+        self.submit(Vec::new(), Settle::Requeue(delivery_tag)).await
+    }
 }
 
 /// Commits the units as they come, several at a time when several wait.
@@ -167,6 +176,9 @@ async fn commit_batch(channel: &Channel, batch: &[Unit]) -> Result<(), String> {
             Settle::Ack(tag) => Some(Box::pin(channel.basic_ack(tag, BasicAckOptions::default()))),
             Settle::Reject(tag) => Some(Box::pin(
                 channel.basic_reject(tag, BasicRejectOptions { requeue: false }),
+            )),
+            Settle::Requeue(tag) => Some(Box::pin(
+                channel.basic_reject(tag, BasicRejectOptions { requeue: true }),
             )),
             Settle::Nothing => None,
         }

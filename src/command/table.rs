@@ -114,6 +114,11 @@ macro_rules! methods {
                 match self { $(Write::$wv(_) => <$wt>::ACTION,)* }
             }
 
+            /// It changes every account: it runs alone.
+            pub fn is_instance_wide(&self) -> bool {
+                match self { $(Write::$wv(_) => <$wt>::INSTANCE_WIDE,)* }
+            }
+
             /// A call is answered `{"action", "passwords"}`.
             pub fn replies_with_action(&self) -> bool {
                 match self { $(Write::$wv(_) => <$wt>::ACTION_REPLY,)* }

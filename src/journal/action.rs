@@ -6,6 +6,7 @@
 //! line ([`Record`]); records written by earlier versions (times as RFC 3339
 //! text, resources as `name@host` strings) are read too.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -37,8 +38,11 @@ impl Status {
 /// One mutating command, as the journal keeps it. The first block of fields
 /// is the public Cloud66 action; the rest is the agent's bookkeeping and is
 /// never shown over RPC.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "Record", into = "Record")]
+///
+/// Serialized through a borrowed view of the record (no copy of the action
+/// is made to write it); read through [`Record`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "Record")]
 pub struct Action {
     /// Journal-wide increasing id.
     pub id: u64,
@@ -78,7 +82,9 @@ pub struct Action {
     /// The request's context without credentials (see
     /// `Context::without_credentials`), to report the outcome of a cast whose
     /// message never came back.
-    pub context: Option<Value>,
+    /// Shared: an action is copied out of the journal several times in its
+    /// life, and the context is most of its size.
+    pub context: Option<Arc<Value>>,
     /// Publishing the answer failed while the agent was running (the broker
     /// went away): the answer is owed. A finished, unanswered action without
     /// this mark may have been answered just before a crash, and is left to
@@ -119,7 +125,9 @@ impl Action {
 
 /// An action as one line of the journal file. `id` comes first: a record
 /// found after a torn one on the same line is recognised by it (`store`).
-#[derive(Serialize, Deserialize)]
+/// Written through [`RecordRef`], which must keep the same fields in the
+/// same order.
+#[derive(Deserialize)]
 struct Record {
     id: u64,
     action_type: ActionType,
@@ -161,7 +169,7 @@ struct Record {
 }
 
 /// A time on disk: epoch seconds, or RFC 3339 text in older records.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(untagged)]
 enum Stamp {
     Epoch(u64),
@@ -180,7 +188,7 @@ impl Stamp {
 /// A resource on disk: `{"user": {"name", "host"}}`, `{"database": name}`,
 /// or, in older records, the text `name@host` or `name`, read by the
 /// action's type.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(untagged)]
 enum DiskResource {
     User { user: DiskAccount },
@@ -188,7 +196,7 @@ enum DiskResource {
     Legacy(String),
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct DiskAccount {
     name: String,
     host: String,
@@ -210,22 +218,6 @@ impl DiskResource {
             DiskResource::Legacy(text) => {
                 Resource::parse(action.resource_type(), &text).ok_or_else(|| bad("text"))
             }
-        }
-    }
-}
-
-impl From<&Resource> for DiskResource {
-    fn from(r: &Resource) -> Self {
-        match r {
-            Resource::User(a) => DiskResource::User {
-                user: DiskAccount {
-                    name: a.name.as_str().to_owned(),
-                    host: a.host.as_str().to_owned(),
-                },
-            },
-            Resource::Database(d) => DiskResource::Database {
-                database: d.as_str().to_owned(),
-            },
         }
     }
 }
@@ -257,7 +249,7 @@ impl TryFrom<Record> for Action {
             result: r.result,
             answered: r.answered,
             failure_class: r.failure_class,
-            context: r.context,
+            context: r.context.map(Arc::new),
             unsent: r.unsent,
             call: r.call,
             digest: r.digest,
@@ -265,31 +257,93 @@ impl TryFrom<Record> for Action {
     }
 }
 
-impl From<Action> for Record {
-    fn from(a: Action) -> Self {
-        Record {
-            id: a.id,
-            action_type: a.action_type,
-            resource_id: a.resource_id,
-            status: a.status,
-            started_at: a.started_at.map(Stamp::Epoch),
-            finished_at: a.finished_at.map(Stamp::Epoch),
-            finished_message: a.finished_message,
-            created_at: Stamp::Epoch(a.created_at),
-            updated_at: Stamp::Epoch(a.updated_at),
-            unique_id: a.unique_id,
-            resources: a.resources.iter().map(DiskResource::from).collect(),
-            changed: a.changed,
-            requested_by: a.requested_by,
-            method: a.method,
-            result: a.result,
-            answered: a.answered,
-            failure_class: a.failure_class,
-            context: a.context,
-            unsent: a.unsent,
-            call: a.call,
-            digest: a.digest,
+/// [`Record`] borrowed from an action: what is written, field for field in
+/// `Record`'s order (times as epoch seconds, empty extras left out), with
+/// no copy of the action made to write it.
+#[derive(Serialize)]
+struct RecordRef<'a> {
+    id: u64,
+    action_type: &'a ActionType,
+    resource_id: Option<&'a str>,
+    status: Status,
+    started_at: Option<u64>,
+    finished_at: Option<u64>,
+    finished_message: Option<&'a str>,
+    created_at: u64,
+    updated_at: u64,
+    unique_id: Option<&'a str>,
+    resources: Vec<DiskResourceRef<'a>>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    changed: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_by: Option<&'a str>,
+    method: &'a str,
+    result: Option<&'a Value>,
+    answered: bool,
+    failure_class: Option<&'a WireClass>,
+    context: Option<&'a Value>,
+    unsent: bool,
+    call: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<&'a str>,
+}
+
+/// [`DiskResource`] as written, borrowed.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum DiskResourceRef<'a> {
+    User { user: DiskAccountRef<'a> },
+    Database { database: &'a str },
+}
+
+#[derive(Serialize)]
+struct DiskAccountRef<'a> {
+    name: &'a str,
+    host: &'a str,
+}
+
+impl<'a> From<&'a Resource> for DiskResourceRef<'a> {
+    fn from(r: &'a Resource) -> Self {
+        match r {
+            Resource::User(a) => DiskResourceRef::User {
+                user: DiskAccountRef {
+                    name: a.name.as_str(),
+                    host: a.host.as_str(),
+                },
+            },
+            Resource::Database(d) => DiskResourceRef::Database {
+                database: d.as_str(),
+            },
         }
+    }
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RecordRef {
+            id: self.id,
+            action_type: &self.action_type,
+            resource_id: self.resource_id.as_deref(),
+            status: self.status,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            finished_message: self.finished_message.as_deref(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            unique_id: self.unique_id.as_deref(),
+            resources: self.resources.iter().map(DiskResourceRef::from).collect(),
+            changed: &self.changed,
+            requested_by: self.requested_by.as_deref(),
+            method: &self.method,
+            result: self.result.as_ref(),
+            answered: self.answered,
+            failure_class: self.failure_class.as_ref(),
+            context: self.context.as_deref(),
+            unsent: self.unsent,
+            call: self.call,
+            digest: self.digest.as_deref(),
+        }
+        .serialize(s)
     }
 }
 

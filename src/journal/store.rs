@@ -93,6 +93,28 @@ impl Store {
         Ok(())
     }
 
+    /// Appends encoded records without waiting for the disk (records nobody
+    /// waits for): a later [`Store::append_batch`] or [`Store::sync`] puts
+    /// them on disk. Cut back on failure as `append_batch` is.
+    pub fn append_unsynced(&mut self, lines: &[u8]) -> Result<(), JournalError> {
+        let io = |e| JournalError::io(&self.path, e);
+        let before = self.file.metadata().map_err(io)?.len();
+        if let Err(e) = self.file.write_all(lines) {
+            if let Err(undo) = self.file.set_len(before) {
+                tracing::error!(path = %self.path.display(), error = %undo, "cannot cut a failed journal append back");
+            }
+            return Err(JournalError::io(&self.path, e));
+        }
+        Ok(())
+    }
+
+    /// Puts what was appended without waiting on disk.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        self.file
+            .sync_data()
+            .map_err(|e| JournalError::io(&self.path, e))
+    }
+
     /// Where the journal lives.
     pub fn path(&self) -> &Path {
         &self.path

@@ -27,6 +27,12 @@ use super::store::Store;
 const MAX_BATCH: usize = 256;
 /// The batch buffer's capacity kept between flushes.
 const KEEP_BUFFER: usize = 64 * 1024;
+/// Records nobody waits for (the `answered` and `unsent` marks) are written
+/// at once but not flushed on their own: the next flush a waiter asks for
+/// takes them along, or this long after they were written with nothing else
+/// coming, a flush of their own. A process crash loses nothing written; a
+/// power loss within this window may lose a mark, which the journal allows.
+const LAZY_SYNC: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Where a record goes: a thread of its own (the daemon), or the caller's
 /// own thread (tests whose clock is paused must not wait on another thread).
@@ -174,7 +180,24 @@ impl Drop for Writer {
 fn run(mut store: Store, rx: mpsc::Receiver<Request>) {
     let mut buf = Vec::new();
     let mut waiters = Vec::new();
-    while let Ok(first) = rx.recv() {
+    // Records written and not yet flushed (see `LAZY_SYNC`).
+    let mut unsynced = false;
+    loop {
+        let first = if unsynced {
+            match rx.recv_timeout(LAZY_SYNC) {
+                Ok(r) => r,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    lazy_sync(&mut store, &mut unsynced);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(r) => r,
+                Err(_) => break,
+            }
+        };
         let mut next = Some(first);
         let mut taken = 0;
         while let Some(req) = next.take() {
@@ -188,7 +211,8 @@ fn run(mut store: Store, rx: mpsc::Receiver<Request>) {
                     // What is buffered was handed over before the snapshot
                     // was taken: flush it first, so its waiters hear back
                     // only once it is on disk.
-                    flush(&mut store, &mut buf, &mut waiters);
+                    flush(&mut store, &mut buf, &mut waiters, &mut unsynced);
+                    lazy_sync(&mut store, &mut unsynced);
                     install(&mut store, &snapshot);
                 }
             }
@@ -196,7 +220,16 @@ fn run(mut store: Store, rx: mpsc::Receiver<Request>) {
                 next = rx.try_recv().ok();
             }
         }
-        flush(&mut store, &mut buf, &mut waiters);
+        flush(&mut store, &mut buf, &mut waiters, &mut unsynced);
+    }
+    lazy_sync(&mut store, &mut unsynced);
+}
+
+fn lazy_sync(store: &mut Store, unsynced: &mut bool) {
+    if std::mem::take(unsynced)
+        && let Err(e) = store.sync()
+    {
+        tracing::warn!(error = %e, "journal flush of records nobody waited for failed");
     }
 }
 
@@ -204,11 +237,27 @@ fn flush(
     store: &mut Store,
     buf: &mut Vec<u8>,
     waiters: &mut Vec<oneshot::Sender<Result<(), String>>>,
+    unsynced: &mut bool,
 ) {
     if buf.is_empty() && waiters.is_empty() {
         return;
     }
+    if waiters.is_empty() {
+        // Nobody waits: written now, flushed with the next batch that has a
+        // waiter (or after `LAZY_SYNC`).
+        match store.append_unsynced(buf) {
+            Ok(()) => *unsynced = true,
+            Err(e) => tracing::error!(error = %e, "journal write failed"),
+        }
+        buf.clear();
+        buf.shrink_to(KEEP_BUFFER);
+        return;
+    }
     let result = store.append_batch(buf).map_err(|e| e.to_string());
+    if result.is_ok() {
+        // The flush covered whatever was written unsynced before it.
+        *unsynced = false;
+    }
     if let Err(e) = &result {
         tracing::error!(error = %e, records = waiters.len(), "journal write failed");
     }

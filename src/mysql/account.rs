@@ -90,6 +90,13 @@ fn attributes(a: &AccountAttrs) -> String {
 /// the table they come from (no `WHERE`: the caller adds one).
 pub fn columns(server: &Server) -> (String, &'static str) {
     match server.flavor {
+        // MariaDB before 10.4: no global_priv, no lock, no password lifetime.
+        Flavor::MariaDb if !server.has_global_priv => (
+            "User, Host, plugin, ssl_type, max_user_connections, max_questions, 0, NULL, \
+             IF(is_role = 'Y', 1, 0)"
+                .to_owned(),
+            "mysql.user",
+        ),
         Flavor::MariaDb => (
             "User, Host, \
              IFNULL(JSON_VALUE(Priv, '$.plugin'), ''), \
@@ -212,6 +219,7 @@ mod tests {
             flavor,
             version: String::new(),
             has_role_edges: flavor == Flavor::MySql,
+            has_global_priv: flavor == Flavor::MariaDb,
             db_all_priv_columns: Vec::new(),
             auth_plugins: vec![auth.name().to_owned()],
             auth,

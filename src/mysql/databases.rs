@@ -9,11 +9,15 @@ use mysql_async::prelude::Queryable;
 use super::{Mysql, Result, driver_error, quote, text};
 use crate::model::{Attempt, Charset, DbError, DbInfo, DbName, NewDatabase, Page, partial};
 
+/// `SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME`, the
+/// last two read NULL-safe (a typed read of a NULL panics in the driver).
+type SchemaRow = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+
 impl Mysql {
     /// Lists the non-system schemas, sorted by name, one page at a time.
     pub async fn list_databases(&self, page: &Page) -> Result<(Vec<DbInfo>, Option<String>)> {
         let mut conn = self.conn().await?;
-        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = conn
+        let rows: Vec<SchemaRow> = conn
             .query(
                 "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME \
                  FROM information_schema.SCHEMATA",
@@ -22,7 +26,10 @@ impl Mysql {
             .map_err(|e| driver_error("list databases", e))?;
         let mut dbs: Vec<DbInfo> = rows
             .into_iter()
-            .map(|(n, c, o)| (text(n), text(c), text(o)))
+            .map(|(n, c, o)| {
+                let or_empty = |v: Option<Vec<u8>>| text(v.unwrap_or_default());
+                (text(n), or_empty(c), or_empty(o))
+            })
             .filter(|(n, _, _)| !self.protected.is_system_db(n))
             .map(|(n, c, o)| DbInfo {
                 name: DbName::from_server(n),
@@ -109,7 +116,8 @@ async fn resolve_charset(
     match (&db.charset, &db.collation) {
         (None, None) => Ok((None, None)),
         (Some(cs), None) => {
-            let default: Option<String> = conn
+            // NULL-safe: a typed read of a NULL column panics in the driver.
+            let default: Option<Option<String>> = conn
                 .exec_first(
                     "SELECT DEFAULT_COLLATE_NAME FROM information_schema.CHARACTER_SETS \
                      WHERE CHARACTER_SET_NAME = ?",
@@ -118,12 +126,15 @@ async fn resolve_charset(
                 .await
                 .map_err(|e| driver_error("look up character set", e))?;
             match default {
-                Some(co) => Ok((Some(cs.as_str().to_owned()), Some(co))),
+                Some(Some(co)) => Ok((Some(cs.as_str().to_owned()), Some(co))),
+                Some(None) => Ok((Some(cs.as_str().to_owned()), None)),
                 None => Err(DbError::Charset(format!("unknown character set {cs}"))),
             }
         }
         (cs, Some(co)) => {
-            let owner: Option<String> = conn
+            // A NULL owner (MariaDB 10.10's `uca1400_ai_ci`) is a collation
+            // of several character sets: read without a driver panic.
+            let owner: Option<Option<String>> = conn
                 .exec_first(
                     "SELECT CHARACTER_SET_NAME FROM information_schema.COLLATIONS \
                      WHERE COLLATION_NAME = ?",
@@ -133,10 +144,17 @@ async fn resolve_charset(
                 .map_err(|e| driver_error("look up collation", e))?;
             match (owner, cs) {
                 (None, _) => Err(DbError::Charset(format!("unknown collation {co}"))),
-                (Some(owner), Some(cs)) if owner != cs.as_str() => Err(DbError::Charset(format!(
-                    "collation {co} does not belong to character set {cs}"
+                (Some(None), None) => Err(DbError::Charset(format!(
+                    "collation {co} applies to several character sets: give _character_set too"
                 ))),
-                (Some(owner), _) => Ok((Some(owner), Some(co.as_str().to_owned()))),
+                // mysqld itself checks the pair when the schema is created.
+                (Some(None), Some(cs)) => {
+                    Ok((Some(cs.as_str().to_owned()), Some(co.as_str().to_owned())))
+                }
+                (Some(Some(owner)), Some(cs)) if owner != cs.as_str() => Err(DbError::Charset(
+                    format!("collation {co} does not belong to character set {cs}"),
+                )),
+                (Some(Some(owner)), _) => Ok((Some(owner), Some(co.as_str().to_owned()))),
             }
         }
     }

@@ -55,6 +55,8 @@ pub struct Server {
     pub version: String,
     /// `mysql.role_edges` exists (MySQL 8): roles granted to accounts.
     pub has_role_edges: bool,
+    /// `mysql.global_priv` exists (MariaDB 10.4+): accounts live there.
+    pub has_global_priv: bool,
     /// The `*_priv` columns of `mysql.db` that `GRANT ALL` sets to `Y`.
     pub db_all_priv_columns: Vec<String>,
     /// The authentication plugins the server has active.
@@ -238,12 +240,13 @@ async fn probe(conn: &mut Conn, configured: Option<AuthPlugin>) -> Result<Server
     let columns: Vec<(String, String)> = conn
         .query(
             "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME IN ('db', 'user', 'role_edges') \
+             WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME IN ('db', 'user', 'role_edges', 'global_priv') \
              ORDER BY ORDINAL_POSITION",
         )
         .await
         .map_err(|e| driver_error("probe privilege columns", e))?;
     let has_role_edges = columns.iter().any(|(t, _)| t == "role_edges");
+    let has_global_priv = columns.iter().any(|(t, _)| t == "global_priv");
     let db_all_priv_columns = columns
         .into_iter()
         .filter(|(t, c)| t == "db" && c.ends_with("_priv") && !c.eq_ignore_ascii_case("Grant_priv"))
@@ -280,6 +283,7 @@ async fn probe(conn: &mut Conn, configured: Option<AuthPlugin>) -> Result<Server
         flavor,
         version,
         has_role_edges,
+        has_global_priv,
         db_all_priv_columns,
         auth_plugins,
         auth,
@@ -337,6 +341,7 @@ mod tests {
             flavor: Flavor::MariaDb,
             version: String::new(),
             has_role_edges: false,
+            has_global_priv: true,
             db_all_priv_columns: vec!["Select_priv".into(), "Insert_priv".into()],
             auth_plugins: Vec::new(),
             auth: AuthPlugin::NativePassword,

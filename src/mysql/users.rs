@@ -226,14 +226,23 @@ impl Mysql {
         account::find(conn, self.facts()?, account).await
     }
 
-    /// Whether mysqld serves TLS.
+    /// Whether mysqld serves TLS: `have_ssl` is `YES`, or, where it is
+    /// gone (MySQL 8.4), a certificate is configured.
     pub async fn tls_available(&self) -> Result<bool> {
         let mut conn = self.conn().await?;
-        let have: Option<String> = conn
-            .query_first("SELECT @@have_ssl")
+        let vars: Vec<(String, Option<String>)> = conn
+            .query("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('have_ssl', 'ssl_cert')")
             .await
-            .map_err(|e| driver_error("read have_ssl", e))?;
-        Ok(have.is_some_and(|h| h.eq_ignore_ascii_case("YES")))
+            .map_err(|e| driver_error("read the TLS variables", e))?;
+        let get = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone().unwrap_or_default())
+        };
+        Ok(match get("have_ssl") {
+            Some(have) => have.eq_ignore_ascii_case("YES"),
+            None => get("ssl_cert").is_some_and(|c| !c.is_empty()),
+        })
     }
 
     /// Sets `REQUIRE` on every listed account but remote root (the

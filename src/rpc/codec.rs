@@ -129,7 +129,7 @@ impl Codec {
             Some(_) => return Err(fail(bad("args", "a JSON object"))),
         };
         let (context, args) = match &self.keyed {
-            None => (Context::from_prefixed(&message), args),
+            None => (Context::take_prefixed(&mut message), args),
             Some(keyed) => self
                 .open_encrypted(keyed, &method, unique_id.as_ref(), &message, args)
                 .map_err(fail)?,
@@ -258,33 +258,42 @@ impl Codec {
                 })
                 .collect(),
         };
-        let mut members: Vec<(String, Value)> = vec![
-            ("method".into(), Value::String(method.into())),
-            ("args".into(), Value::Object(args)),
-            ("version".into(), Value::String(VERSION.into())),
-            ("_unique_id".into(), Value::String(new_unique_id())),
-        ];
+        let method = Value::String(method.into());
+        let args = Value::Object(args);
+        let version = Value::String(VERSION.into());
+        let unique_id = Value::String(new_unique_id());
+        // Members as `write_object` writes them, the context's keys written
+        // with their prefix in place rather than joined into new strings.
+        let mut inner = String::with_capacity(2048);
+        inner.push('{');
+        let mut first = true;
+        let mut member = |out: &mut String, prefix: &str, key: &str, value: &Value| {
+            if !std::mem::take(&mut first) {
+                out.push_str(", ");
+            }
+            pyjson::write_str_prefixed(out, prefix, key);
+            out.push_str(": ");
+            pyjson::write_value(out, value);
+        };
+        member(&mut inner, "", "method", &method);
+        member(&mut inner, "", "args", &args);
+        member(&mut inner, "", "version", &version);
+        member(&mut inner, "", "_unique_id", &unique_id);
         match &self.keyed {
-            None => members.extend(
-                context
-                    .as_map()
-                    .iter()
-                    .map(|(field, value)| (format!("{PREFIX}{field}"), value.clone())),
-            ),
+            None => {
+                for (field, value) in context.as_map() {
+                    member(&mut inner, PREFIX, field, value);
+                }
+            }
             Some(keyed) => {
                 let text = Zeroizing::new(pyjson::dumps(&Value::Object(context.as_map().clone())));
-                members.push((
-                    format!("{PREFIX}context"),
-                    Value::String(keyed.encrypt(text.as_bytes())),
-                ));
-                members.push((
-                    format!("{PREFIX}csz-instance-id"),
-                    Value::String(self.guest_id.clone()),
-                ));
+                let keyed_context = Value::String(keyed.encrypt(text.as_bytes()));
+                let guest_id = Value::String(self.guest_id.clone());
+                member(&mut inner, PREFIX, "context", &keyed_context);
+                member(&mut inner, PREFIX, "csz-instance-id", &guest_id);
             }
         }
-        let mut inner = String::new();
-        pyjson::write_object(&mut inner, members.iter().map(|(k, v)| (k, v)));
+        inner.push('}');
         envelope::seal(&inner)
     }
 

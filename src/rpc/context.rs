@@ -37,10 +37,13 @@ impl Context {
     /// anything named like a token, password or secret), safe to keep on disk.
     pub fn without_credentials(&self) -> Value {
         let credential = |k: &str| {
-            let k = k.to_ascii_lowercase();
             ["token", "password", "secret", "credential"]
                 .iter()
-                .any(|w| k.contains(w))
+                .any(|w| {
+                    k.as_bytes()
+                        .windows(w.len())
+                        .any(|win| win.eq_ignore_ascii_case(w.as_bytes()))
+                })
         };
         Value::Object(
             self.0
@@ -95,6 +98,26 @@ impl Context {
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Takes the `_context_*` members out of an inner message (the decoder's
+    /// own copy, which is dropped after).
+    pub(crate) fn take_prefixed(message: &mut Map<String, Value>) -> Self {
+        // Keys come sorted, and stripping a common prefix keeps them so:
+        // both maps are rebuilt in bulk, nothing is copied.
+        let (fields, rest): (Vec<_>, Vec<_>) = std::mem::take(message)
+            .into_iter()
+            .partition(|(k, _)| k.starts_with(PREFIX));
+        *message = rest.into_iter().collect();
+        Self(
+            fields
+                .into_iter()
+                .map(|(mut k, v)| {
+                    k.drain(..PREFIX.len());
+                    (k, v)
+                })
+                .collect(),
+        )
     }
 
     /// Collects the `_context_*` members of an inner message.

@@ -73,6 +73,22 @@ pub(crate) fn write_object<'a, K>(
 pub(crate) fn write_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
+    write_str_body(out, s);
+    out.push('"');
+}
+
+/// [`write_str`] of `prefix` followed by `s`, without joining them first
+/// (escaping works character by character, so the result is the same).
+pub(crate) fn write_str_prefixed(out: &mut String, prefix: &str, s: &str) {
+    out.reserve(prefix.len() + s.len() + 2);
+    out.push('"');
+    write_str_body(out, prefix);
+    write_str_body(out, s);
+    out.push('"');
+}
+
+/// The inside of a JSON string literal (`ensure_ascii` escaping).
+fn write_str_body(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let (mut start, mut i) = (0, 0);
     while i < bytes.len() {
@@ -89,7 +105,6 @@ pub(crate) fn write_str(out: &mut String, s: &str) {
         start = i;
     }
     out.push_str(&s[start..]);
-    out.push('"');
 }
 
 /// Appends the escape of one character that cannot appear as it is.

@@ -31,13 +31,18 @@ pub enum Settled {
         /// The delivery.
         tag: u64,
     },
+    /// Handed back to the queue.
+    Requeue {
+        /// The delivery.
+        tag: u64,
+    },
 }
 
 impl Settled {
     /// The delivery this settles.
     pub fn tag(&self) -> u64 {
         match self {
-            Settled::Ack { tag, .. } | Settled::Reject { tag } => *tag,
+            Settled::Ack { tag, .. } | Settled::Reject { tag } | Settled::Requeue { tag } => *tag,
         }
     }
 }
@@ -115,6 +120,11 @@ impl Commit for FakeBroker {
 
     async fn reject(&self, delivery_tag: u64) -> Result<(), AmqpError> {
         self.push(Settled::Reject { tag: delivery_tag });
+        Ok(())
+    }
+
+    async fn requeue(&self, delivery_tag: u64) -> Result<(), AmqpError> {
+        self.push(Settled::Requeue { tag: delivery_tag });
         Ok(())
     }
 }

@@ -91,7 +91,7 @@ pub(super) fn check(bodies: &[Vec<u8>], settled: &[Settled], first_tag: u64) -> 
 pub(super) fn reply(s: &Settled) -> Option<&Published> {
     match s {
         Settled::Ack { published, .. } => published.first(),
-        Settled::Reject { .. } => None,
+        Settled::Reject { .. } | Settled::Requeue { .. } => None,
     }
 }
 

@@ -38,6 +38,26 @@ def test_create_database_charset_only_takes_its_default_collation(agent, trove, 
     assert db.schema_charset(d) == ("latin1", db.default_collation("latin1"))
 
 
+def test_a_collation_of_several_character_sets_never_stops_the_agent(agent, trove, api, db, names):
+    """MariaDB 10.10's `uca1400_ai_ci` belongs to no one character set
+    (information_schema.COLLATIONS has NULL there): with a character set it
+    is mysqld's to check; without one it is refused; the agent serves on."""
+    if not db.scalar("SELECT COUNT(*) FROM information_schema.COLLATIONS "
+                     "WHERE COLLATION_NAME = 'uca1400_ai_ci' AND CHARACTER_SET_NAME IS NULL"):
+        pytest.skip("this server has no collation of several character sets")
+    alone = names.db("ua")
+    rid = trove.cast_create_database([{"_name": alone, "_collate": "uca1400_ai_ci",
+                                      "_character_set": None}])
+    expect_exc(trove, rid, trove.conductor.wait_outcome(rid))
+    assert db.schema_charset(alone) is None
+    both = names.db("ub")
+    rid = trove.cast_create_database([{"_name": both, "_collate": "uca1400_ai_ci",
+                                      "_character_set": "utf8mb4"}])
+    expect_end(trove, rid, trove.conductor.wait_outcome(rid))
+    assert db.schema_charset(both)[0] == "utf8mb4"
+    assert api.rpc_ping() is True
+
+
 def test_create_database_without_charset_takes_server_default(agent, trove, db, names):
     d = names.db("nd")
     rid = trove.cast_create_database(trove_databases([{"name": d}]))

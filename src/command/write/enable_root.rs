@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, WriteMethod, parse};
+use crate::command::{Args, Env, Generated, Method, ParseCx, ParseError, WriteMethod, parse};
 use crate::model::{Account, ActionType, Attempt, Database, DbError, DbResult, Password, Resource};
 
 /// `enable_root`, `enable_root_with_password`.
@@ -44,16 +44,25 @@ impl WriteMethod for EnableRoot {
         vec![Resource::User(Account::remote_root())]
     }
 
+    /// Without `root_password`: one is generated before any SQL, so it goes
+    /// out with the answer (an `async` call's early one too), and a cast,
+    /// which could hand it to nobody, is refused.
+    fn needs_generated_password(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn generate_passwords(&mut self, generated: &mut Generated) -> Result<(), DbError> {
+        if self.0.is_none() {
+            self.0 = Some(generated.generate(&Account::remote_root())?);
+        }
+        Ok(())
+    }
+
     async fn apply<D: Database>(&self, env: Env<'_, D>, _: Attempt) -> DbResult<Value> {
-        let generated;
-        let password = match &self.0 {
-            Some(p) => p,
-            None => {
-                generated = Password::generate()
-                    .map_err(|e| DbError::Protocol(format!("no randomness for a password: {e}")))?;
-                &generated
-            }
-        };
+        let password = self
+            .0
+            .as_ref()
+            .ok_or_else(|| DbError::Protocol("no generated password".into()))?;
         let root = env.db.enable_root(password).await?;
         Ok(json!({
             "_name": root.name.as_str(),

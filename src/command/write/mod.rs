@@ -49,6 +49,9 @@ pub trait WriteMethod: Method {
     const ACTION_REPLY: bool = Self::TROVE_CAST;
     /// What it leaves behind, when mysqld alone can tell whether it ran.
     const EFFECT: Option<Effect> = None;
+    /// It changes every account (the TLS mode): it waits for every
+    /// mutation that arrived before it, and every later one waits for it.
+    const INSTANCE_WIDE: bool = false;
 
     /// Everything it touches, for the journal; never a secret.
     fn resources(&self) -> Vec<Resource>;

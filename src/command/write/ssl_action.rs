@@ -14,8 +14,10 @@
 //!   "mode": null, "restart_required": false, "accounts": n}`.
 //! - neither: `{}`; both: refused.
 //!
-//! The mode before is kept for `ssl_rollback`. An account made while the
-//! accounts are being changed follows the new mode (it is set first).
+//! The mode before is kept for `ssl_rollback`. It runs alone: after every
+//! mutation that arrived before it, before every later one (so an account
+//! made later follows the new mode). A retry (mysqld away) keeps the mode
+//! before the first attempt as the one to roll back to.
 
 use serde_json::{Value, json};
 
@@ -72,6 +74,7 @@ fn wipe(v: &mut Value) {
 
 impl WriteMethod for SslAction {
     const ACTION: ActionType = ActionType::InstanceTls;
+    const INSTANCE_WIDE: bool = true;
 
     fn resources(&self) -> Vec<Resource> {
         Vec::new()
@@ -88,9 +91,11 @@ impl WriteMethod for SslAction {
                     .into(),
             ));
         }
-        env.instance
-            .set_tls_mode(mode)
-            .map_err(|e| DbError::Host(format!("cannot keep the TLS mode: {e}")))?;
+        if env.instance.tls_mode() != mode {
+            env.instance
+                .set_tls_mode(mode)
+                .map_err(|e| DbError::Host(format!("cannot keep the TLS mode: {e}")))?;
+        }
         follow_mode(env, mode).await
     }
 }

@@ -23,6 +23,7 @@ impl Method for SslRollback {
 
 impl WriteMethod for SslRollback {
     const ACTION: ActionType = ActionType::InstanceTls;
+    const INSTANCE_WIDE: bool = true;
 
     fn resources(&self) -> Vec<Resource> {
         Vec::new()
@@ -31,9 +32,14 @@ impl WriteMethod for SslRollback {
     async fn apply<D: Database>(&self, env: Env<'_, D>, _: Attempt) -> DbResult<Value> {
         let previous = env
             .instance
-            .rollback_tls()
-            .map_err(|e| DbError::Host(format!("cannot read the earlier TLS mode: {e}")))?
+            .previous_tls()
             .ok_or_else(|| DbError::Host("no earlier TLS mode to roll back to".into()))?;
-        follow_mode(env, previous).await
+        // The accounts first: a retry (mysqld away) still finds the mode
+        // to go back to.
+        let answer = follow_mode(env, previous).await?;
+        env.instance
+            .rollback_tls(previous)
+            .map_err(|e| DbError::Host(format!("cannot keep the TLS mode: {e}")))?;
+        Ok(answer)
     }
 }
