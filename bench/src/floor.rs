@@ -20,12 +20,27 @@ const SESSION_SETUP: &str =
 /// What the agent's start-up probe learns, learned the same way.
 #[derive(Debug, Clone)]
 pub struct Probe {
-    /// `mysql.user` has `is_role` (MariaDB).
-    pub has_roles: bool,
+    /// `mysql.global_priv` exists (MariaDB 10.4+): the agent reads each
+    /// account's attributes from its `Priv` document.
+    pub has_global_priv: bool,
     /// `` `X_priv` = 'Y' AND ... `` over `mysql.db`: the row grants ALL.
     pub all_pred: String,
     /// `@@version`.
     pub version: String,
+}
+
+impl Probe {
+    /// Where the agent reads an account with its attributes
+    /// (src/mysql/account.rs `columns`): MariaDB's whole `Priv` document,
+    /// or `mysql.user`'s plugin (the other attribute columns cost the same
+    /// to read).
+    fn accounts(&self) -> (&'static str, &'static str) {
+        if self.has_global_priv {
+            ("Priv", "mysql.global_priv")
+        } else {
+            ("plugin", "mysql.user")
+        }
+    }
 }
 
 /// Connection options: the socket, as root (the agent's default account).
@@ -59,14 +74,12 @@ pub async fn probe(conn: &mut Conn) -> Result<Probe, String> {
     let columns: Vec<(String, String)> = conn
         .query(
             "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME IN ('db', 'user') \
+             WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME IN ('db', 'user', 'global_priv') \
              ORDER BY ORDINAL_POSITION",
         )
         .await
         .map_err(e("columns"))?;
-    let has_roles = columns
-        .iter()
-        .any(|(t, c)| t == "user" && c.eq_ignore_ascii_case("is_role"));
+    let has_global_priv = columns.iter().any(|(t, _)| t == "global_priv");
     let all_pred = columns
         .iter()
         .filter(|(t, c)| t == "db" && c.ends_with("_priv") && !c.eq_ignore_ascii_case("Grant_priv"))
@@ -74,7 +87,7 @@ pub async fn probe(conn: &mut Conn) -> Result<Probe, String> {
         .collect::<Vec<_>>()
         .join(" AND ");
     Ok(Probe {
-        has_roles,
+        has_global_priv,
         all_pred,
         version: version.unwrap_or_default(),
     })
@@ -144,16 +157,18 @@ async fn user_exists(conn: &mut Conn, name: &str) -> Result<bool, String> {
 }
 
 type Row3 = (Vec<u8>, Vec<u8>, Vec<u8>);
+type Row3Opt = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
 
 /// Runs one method's statements; returns the rows read (a sanity count).
 pub async fn run(conn: &mut Conn, probe: &Probe, sql: &Sql) -> Result<usize, String> {
     let pred = &probe.all_pred;
     match sql {
         Sql::GetUser(name) => {
+            let (attrs, from) = probe.accounts();
             let rows: Vec<(u8, Option<Vec<u8>>)> = conn
                 .exec(
                     format!(
-                        "SELECT 0, NULL FROM mysql.user WHERE User = ? AND Host = ? \
+                        "SELECT 0, {attrs} FROM {from} WHERE User = ? AND Host = ? \
                          UNION ALL SELECT 1, Db FROM mysql.db WHERE User = ? AND Host = ? AND {pred}"
                     ),
                     (name.as_str(), "%", name.as_str(), "%"),
@@ -166,12 +181,9 @@ pub async fn run(conn: &mut Conn, probe: &Probe, sql: &Sql) -> Result<usize, Str
             Ok(rows.len())
         }
         Sql::ListUsers => {
-            let q = if probe.has_roles {
-                "SELECT User, Host FROM mysql.user WHERE is_role = 'N'"
-            } else {
-                "SELECT User, Host FROM mysql.user"
-            };
-            let users: Vec<(Vec<u8>, Vec<u8>)> = conn.query(q).await.map_err(e("users"))?;
+            let (attrs, from) = probe.accounts();
+            let q = format!("SELECT User, Host, {attrs} FROM {from}");
+            let users: Vec<Row3Opt> = conn.query(q).await.map_err(e("users"))?;
             let grants: Vec<Row3> = conn
                 .query(format!("SELECT User, Host, Db FROM mysql.db WHERE {pred}"))
                 .await

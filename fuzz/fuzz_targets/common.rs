@@ -54,7 +54,7 @@ pub fn decode_and_answer(codec: &Codec, data: &[u8]) {
             );
             // A call that cannot be decoded is still answered.
             if let Some(call) = &error.call {
-                let reply = codec.encode_reply(&call.msg_id, Err(&failure));
+                let reply = codec.encode_failure(&call.msg_id, &failure);
                 let inner = inner_of(&reply);
                 assert_eq!(inner["_msg_id"].as_str(), Some(call.msg_id.as_str()));
                 let wire = inner["failure"].as_str().expect("failure is not a string");

@@ -20,7 +20,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::delivery::{Delivery, Route};
 use super::respond::Outcome;
-use super::retry::{Work, apply_with_retry};
+use super::retry::apply_with_retry;
 use super::shared::Shared;
 use crate::amqp::Commit;
 use crate::command::{self, Command, Read, Write, is_write};
@@ -169,7 +169,7 @@ async fn route_write<D: Database, C: Commit>(
 /// Serves a command that changes nothing.
 async fn read<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, cmd: Read, d: Delivery) {
     let turn = shared.listings.enter(&cmd).await;
-    let Some(result) = apply_with_retry(shared, Work::Read(&cmd), &d, Attempt::First).await else {
+    let Some(result) = apply_with_retry(shared, &cmd, &d, Attempt::First).await else {
         return;
     };
     let ok = result.is_ok();

@@ -31,11 +31,11 @@ use tracing::Instrument;
 use super::delivery::Delivery;
 use super::handler::Job;
 use super::respond::Outcome;
-use super::retry::{Work, apply_with_retry};
+use super::retry::apply_with_retry;
 use super::scheduler::Gate;
 use super::shared::Shared;
 use crate::amqp::Commit;
-use crate::command::Write;
+use crate::command::{Answer, Write};
 use crate::journal::{Action, NewAction, Status};
 use crate::model::{Attempt, Database};
 use crate::rpc::Failure;
@@ -186,7 +186,11 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
         // The caller wants the queued action now and will read the outcome
         // with get_action; the generated password goes with it, once.
         let reply = json!({"action": action.public_json(), "passwords": generated.to_json()});
-        if !responder.answer(&d, Outcome::Queued(reply)).await.committed {
+        if !responder
+            .answer(&d, Outcome::Queued(reply.into()))
+            .await
+            .committed
+        {
             return;
         }
         answered_early = true;
@@ -203,7 +207,7 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
     let slot = shared.scheduler.slot().await;
     // Boxed: the SQL's future is most of a mutation's state, and only the
     // few holding a slot need it; the others wait in a small one.
-    let applied = Box::pin(apply_with_retry(shared, Work::Write(&cmd), &d, attempt)).await;
+    let applied = Box::pin(apply_with_retry(shared, &cmd, &d, attempt)).await;
     drop(slot);
     let Some(result) = applied else {
         return;
@@ -293,9 +297,9 @@ async fn answer<D: Database, C: Commit>(
         other => other,
     };
     let outcome = match (source, result) {
-        (Source::Fresh(_), Ok(v)) => Outcome::Done(v),
+        (Source::Fresh(_), Ok(v)) => Outcome::Done(v.into()),
         (Source::Fresh(_), Err(f)) => Outcome::Failed(f),
-        (Source::Journal, recorded) => Outcome::Recorded(recorded),
+        (Source::Journal, recorded) => Outcome::Recorded(recorded.map(Answer::Value)),
     };
     let sent = shared.responder(commit).answer(d, outcome).await;
     let marked = if sent.committed {

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::delivery::{Delivery, Route};
 use crate::amqp::{Commit, Outgoing};
+use crate::command::Answer;
 use crate::conductor::Conductor;
 use crate::logging::shown;
 use crate::rpc::{Call, Codec, Context, DecodeError, Failure};
@@ -26,15 +27,15 @@ const REQUEUE_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
 #[derive(Debug)]
 pub enum Outcome {
     /// Served: the result.
-    Done(Value),
+    Done(Answer),
     /// Served, and it failed.
     Failed(Failure),
     /// Refused before anything was done (it did not parse, or may not run).
     Refused(Failure),
     /// A resent or redelivered command, answered from the journal.
-    Recorded(Result<Value, Failure>),
+    Recorded(Result<Answer, Failure>),
     /// An `async` call answered with its queued action; the work goes on.
-    Queued(Value),
+    Queued(Answer),
     /// A cast published twice whose outcome the conductor already has:
     /// acknowledged with no second notification.
     Duplicate,
@@ -53,7 +54,7 @@ impl Outcome {
     }
 
     /// What the caller is told; `None` when nothing is published.
-    fn wire(&self) -> Option<Result<&Value, &Failure>> {
+    fn wire(&self) -> Option<Result<&Answer, &Failure>> {
         match self {
             Outcome::Done(v) | Outcome::Queued(v) | Outcome::Recorded(Ok(v)) => Some(Ok(v)),
             Outcome::Failed(f) | Outcome::Refused(f) | Outcome::Recorded(Err(f)) => Some(Err(f)),
@@ -63,6 +64,18 @@ impl Outcome {
 
     fn failure(&self) -> Option<&Failure> {
         self.wire().and_then(Result::err)
+    }
+
+    /// The outcome without its result, for the log line once the answer
+    /// is encoded: a listing's value tree (1–2 MiB for 1,000 accounts)
+    /// need not live on while the commit waits for the broker.
+    fn encoded(self) -> Outcome {
+        match self {
+            Outcome::Done(_) => Outcome::Done(Answer::Value(Value::Null)),
+            Outcome::Queued(_) => Outcome::Queued(Answer::Value(Value::Null)),
+            Outcome::Recorded(Ok(_)) => Outcome::Recorded(Ok(Answer::Value(Value::Null))),
+            other => other,
+        }
     }
 }
 
@@ -98,6 +111,7 @@ impl<'a, C: Commit> Responder<'a, C> {
     /// its line. Call inside the delivery's span.
     pub async fn answer(&self, d: &Delivery, outcome: Outcome) -> Sent {
         let body = outcome.wire().and_then(|wire| self.encode(d, wire));
+        let outcome = outcome.encoded();
         let out: Vec<Outgoing<'_>> = match (&body, &d.route) {
             (Some(b), Route::Reply(call)) => vec![reply_to(call, b)],
             (Some(b), Route::Conductor) => vec![self.to_conductor(b)],
@@ -119,7 +133,7 @@ impl<'a, C: Commit> Responder<'a, C> {
 
     /// The body of an outcome for the delivery's route: a reply, or a
     /// notification when the cast's context asks for one.
-    fn encode(&self, d: &Delivery, wire: Result<&Value, &Failure>) -> Option<Vec<u8>> {
+    fn encode(&self, d: &Delivery, wire: Result<&Answer, &Failure>) -> Option<Vec<u8>> {
         match &d.route {
             Route::Reply(call) => Some(self.codec.encode_reply(&call.msg_id, wire)),
             Route::Conductor => {
@@ -141,7 +155,7 @@ impl<'a, C: Commit> Responder<'a, C> {
             tracing::warn!(reason = %shown(&de.error.to_string()), "message refused");
             match &de.call {
                 Some(call) => {
-                    let body = self.codec.encode_reply(&call.msg_id, Err(&de.failure()));
+                    let body = self.codec.encode_failure(&call.msg_id, &de.failure());
                     self.commit
                         .commit(&[reply_to(call, &body)], Some(tag))
                         .await

@@ -9,36 +9,51 @@ use serde_json::Value;
 use super::backoff::Backoff;
 use super::delivery::Delivery;
 use super::shared::Shared;
-use crate::command::{Read, Write};
-use crate::model::{Attempt, Classify, Database, DbError, Disposition};
+use crate::command::{Answer, Env, Read, Write};
+use crate::model::{Attempt, Classify, Database, DbError, DbResult, Disposition};
 
-/// The command to run.
-#[derive(Debug, Clone, Copy)]
-pub enum Work<'a> {
-    /// A read.
-    Read(&'a Read),
-    /// A mutation.
-    Write(&'a Write),
+/// A command to run: a read answers an [`Answer`], a mutation the `Value`
+/// its journal record keeps.
+pub trait Work: Copy {
+    /// What it answers.
+    type Out;
+    /// Runs it once.
+    fn run<D: Database>(
+        self,
+        env: Env<'_, D>,
+        attempt: Attempt,
+    ) -> impl Future<Output = DbResult<Self::Out>> + Send;
+}
+
+impl Work for &Read {
+    type Out = Answer;
+    async fn run<D: Database>(self, env: Env<'_, D>, _: Attempt) -> DbResult<Answer> {
+        self.apply(env).await
+    }
+}
+
+impl Work for &Write {
+    type Out = Value;
+    async fn run<D: Database>(self, env: Env<'_, D>, attempt: Attempt) -> DbResult<Value> {
+        self.apply(env, attempt).await
+    }
 }
 
 /// Runs `work`, retrying while mysqld is away until the delivery's
 /// deadline. `None` when shutdown came first: the command is then neither
 /// answered nor acknowledged, and the broker redelivers it.
-pub async fn apply_with_retry<D: Database>(
+pub async fn apply_with_retry<D: Database, W: Work>(
     shared: &Shared<D>,
-    work: Work<'_>,
+    work: W,
     d: &Delivery,
     attempt: Attempt,
-) -> Option<Result<Value, DbError>> {
+) -> Option<Result<W::Out, DbError>> {
     let deadline = d.deadline(&shared.patience);
     let mut backoff = Backoff::new();
     let mut waited = false;
     let mut attempt = attempt;
     loop {
-        let result = match work {
-            Work::Read(r) => r.apply(shared.env()).await,
-            Work::Write(w) => w.apply(shared.env(), attempt).await,
-        };
+        let result = work.run(shared.env(), attempt).await;
         match result {
             Err(e)
                 if e.disposition() == Disposition::Retry

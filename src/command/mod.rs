@@ -18,7 +18,7 @@
 //! | `table.rs` | the method table: [`Command`], [`Read`], [`Write`] and their dispatch |
 //! | `read/mod.rs`, `write/mod.rs` | the traits of the two kinds of method |
 //! | `args.rs` | taking typed values out of the keyword arguments |
-//! | `parse.rs`, `render.rs` | the argument and result shapes several methods share |
+//! | `parse.rs`, `render.rs` | the argument and result shapes several methods share; [`Answer`] |
 //! | `generated.rs` | passwords the agent generates, handed back once |
 
 mod args;
@@ -32,6 +32,7 @@ mod write;
 pub use args::Args;
 pub use generated::Generated;
 pub use read::ReadMethod;
+pub use render::Answer;
 #[cfg(any(test, feature = "testkit"))]
 pub use table::method_names;
 pub use table::{Command, Read, Write, effect_of, is_write, refused};

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::read::{self, ReadMethod};
 use super::write::{self, Effect, WriteMethod};
-use super::{Args, Env, Generated, Method, ParseCx, ParseError};
+use super::{Answer, Args, Env, Generated, Method, ParseCx, ParseError};
 use crate::instance::Instance;
 use crate::model::{ActionType, Attempt, Database, DbError, DbResult, Resource};
 
@@ -97,7 +97,7 @@ macro_rules! methods {
             }
 
             /// Runs it and renders its result.
-            pub async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
+            pub async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
                 match self { $(Read::$rv(m) => m.apply(env).await,)* }
             }
         }

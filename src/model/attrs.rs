@@ -149,20 +149,21 @@ pub struct AccountView {
 }
 
 impl AccountView {
-    /// The keys this adds to a Trove user dict.
+    /// The keys this adds to a Trove user dict, with their values.
+    pub fn fields(&self) -> [(&'static str, Value); 6] {
+        [
+            ("_require", json!(self.require)),
+            ("_max_connections", json!(self.max_connections)),
+            ("_max_queries_per_hour", json!(self.max_queries_per_hour)),
+            ("_locked", json!(self.locked)),
+            ("_password_expire_days", json!(self.password_expire_days)),
+            ("_auth_plugin", json!(self.plugin)),
+        ]
+    }
+
+    /// Adds [`AccountView::fields`] to a user dict.
     pub fn extend(&self, user: &mut Map<String, Value>) {
-        user.insert("_require".into(), json!(self.require));
-        user.insert("_max_connections".into(), json!(self.max_connections));
-        user.insert(
-            "_max_queries_per_hour".into(),
-            json!(self.max_queries_per_hour),
-        );
-        user.insert("_locked".into(), json!(self.locked));
-        user.insert(
-            "_password_expire_days".into(),
-            json!(self.password_expire_days),
-        );
-        user.insert("_auth_plugin".into(), json!(self.plugin));
+        user.extend(self.fields().map(|(k, v)| (k.to_owned(), v)));
     }
 }
 

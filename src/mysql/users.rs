@@ -24,16 +24,22 @@ impl Mysql {
     /// `root` on a remote host is listed (as root) while remote root is enabled.
     pub async fn list_users(&self, page: &Page) -> Result<(Vec<UserInfo>, Option<String>)> {
         let mut conn = self.conn().await?;
-        let rows: Vec<RawRow> = conn
-            .query(account::rows_sql(self.facts()?))
+        let server = self.facts()?;
+        // Row by row: a row's `Priv` document is parsed and dropped before
+        // the next is read, never all 1,000 held at once.
+        let mut users: Vec<(String, UserInfo)> = conn
+            .query_fold(
+                account::rows_sql(server),
+                Vec::new(),
+                |mut users, r: RawRow| {
+                    if let Some(u) = self.listed(AccountRow::from_raw(server, r)) {
+                        users.push((u.marker(), u));
+                    }
+                    users
+                },
+            )
             .await
             .map_err(|e| driver_error("list users", e))?;
-        let mut users: Vec<(String, UserInfo)> = rows
-            .into_iter()
-            .map(AccountRow::from_raw)
-            .filter_map(|row| self.listed(row))
-            .map(|u| (u.marker(), u))
-            .collect();
         users.sort_by(|a, b| a.0.cmp(&b.0));
         let (page_users, next) = page.apply(users, |u| u.0.clone());
         let mut grants = self.all_privilege_dbs(&mut conn).await?;
@@ -93,7 +99,7 @@ impl Mysql {
             match (kind, u, h) {
                 (0, Some(u), Some(h)) => {
                     let row = (u, h, plugin, ssl, conns, queries, locked, lifetime, role);
-                    found = Some(AccountRow::from_raw(row));
+                    found = Some(AccountRow::from_raw(server, row));
                 }
                 _ => dbs.extend(db.map(text)),
             }

@@ -16,6 +16,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use serde::Serialize;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -26,6 +27,7 @@ use super::replay::{ReplayGuard, Seal, Verdict};
 use super::{
     Call, Context, Crypto, DecodeError, Failure, Request, RpcError, envelope, new_unique_id, pyjson,
 };
+use crate::model::WireClass;
 
 /// The version this agent sends its casts with and whose major it serves.
 const VERSION: &str = "1.0";
@@ -220,20 +222,42 @@ impl Codec {
 
     /// The final reply to a call, in the oslo 2.0 envelope. A result is encrypted
     /// when a key is set (`null` too, as Trove does); a failure never is.
-    pub fn encode_reply(&self, msg_id: &WireId, outcome: Result<&Value, &Failure>) -> Vec<u8> {
-        let sealed;
-        let (result, failure) = match outcome {
-            Ok(value) => match &self.keyed {
-                None => (value, Value::Null),
-                Some(keyed) => {
-                    let text = Zeroizing::new(pyjson::dumps(value));
-                    sealed = Value::String(keyed.encrypt(text.as_bytes()));
-                    (&sealed, Value::Null)
-                }
-            },
-            Err(failure) => (&Value::Null, Value::String(failure.to_wire())),
+    ///
+    /// The result goes to text straight from its `Serialize` impl, so a
+    /// listing never exists as a `Value` tree; one that cannot be written
+    /// (serde's own refusal, such as a map key that is not a string) is
+    /// answered as a failure saying so rather than left unanswered.
+    pub fn encode_reply<T: Serialize + ?Sized>(
+        &self,
+        msg_id: &WireId,
+        outcome: Result<&T, &Failure>,
+    ) -> Vec<u8> {
+        let value = match outcome {
+            Ok(value) => value,
+            Err(failure) => return self.encode_failure(msg_id, failure),
         };
-        reply(msg_id.as_str(), result, &failure, true)
+        let text = match pyjson::to_text(value) {
+            Ok(text) => Zeroizing::new(text),
+            Err(e) => {
+                let failure = Failure::new(
+                    WireClass::GuestError,
+                    format!("the answer could not be encoded: {e}"),
+                );
+                return self.encode_failure(msg_id, &failure);
+            }
+        };
+        match &self.keyed {
+            None => reply(msg_id.as_str(), &text, &Value::Null),
+            Some(keyed) => {
+                let sealed = Value::String(keyed.encrypt(text.as_bytes()));
+                reply(msg_id.as_str(), &pyjson::dumps(&sealed), &Value::Null)
+            }
+        }
+    }
+
+    /// The final reply to a call that failed.
+    pub fn encode_failure(&self, msg_id: &WireId, failure: &Failure) -> Vec<u8> {
+        reply(msg_id.as_str(), "null", &Value::String(failure.to_wire()))
     }
 
     /// A cast to the conductor (`notify_end`, `notify_exc_info`, `heartbeat`),
@@ -429,17 +453,24 @@ fn check_version(message: &Map<String, Value>) -> Result<Option<String>, RpcErro
     Ok(version)
 }
 
-fn reply(msg_id: &str, result: &Value, failure: &Value, ending: bool) -> Vec<u8> {
-    let mut inner = String::new();
-    pyjson::write_object(
-        &mut inner,
-        [
-            ("result", result),
-            ("failure", failure),
-            ("ending", &Value::Bool(ending)),
-            ("_msg_id", &Value::String(msg_id.into())),
-            ("_unique_id", &Value::String(new_unique_id())),
-        ],
-    );
+/// A final reply whose `result` is already JSON text. The inner message
+/// is wiped once sealed: without RPC encryption it holds any password the
+/// result hands over.
+fn reply(msg_id: &str, result: &str, failure: &Value) -> Vec<u8> {
+    let mut inner = Zeroizing::new(String::with_capacity(result.len() + 192));
+    inner.push_str("{\"result\": ");
+    inner.push_str(result);
+    for (key, value) in [
+        ("failure", failure),
+        ("ending", &Value::Bool(true)),
+        ("_msg_id", &Value::String(msg_id.into())),
+        ("_unique_id", &Value::String(new_unique_id())),
+    ] {
+        inner.push_str(", ");
+        pyjson::write_str(&mut inner, key);
+        inner.push_str(": ");
+        pyjson::write_value(&mut inner, value);
+    }
+    inner.push('}');
     envelope::seal(&inner)
 }

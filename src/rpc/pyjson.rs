@@ -9,8 +9,14 @@
 //! and the body is pure ASCII whatever the content.
 //!
 //! Writing into a `String` cannot fail, so unlike `serde_json::to_string` these
-//! functions return no `Result`.
+//! functions return no `Result`. [`to_text`] writes any `Serialize` type the
+//! same way, through serde_json with [`Python`] as its formatter, so a large
+//! answer goes to text without first becoming a `Value` tree.
 
+use std::io;
+
+use serde::Serialize;
+use serde_json::ser::{CharEscape, Formatter};
 use serde_json::{Number, Value};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -20,6 +26,92 @@ pub(crate) fn dumps(value: &Value) -> String {
     let mut out = String::new();
     write_value(&mut out, value);
     out
+}
+
+/// `json.dumps(value)` of anything serde can serialize: byte for byte what
+/// [`dumps`] writes for the `Value` it would serialize to (a property test
+/// holds them to it). Fails only where serde_json does: a map key that is
+/// not a string, or a type's own `Serialize` failing.
+pub(crate) fn to_text<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+    let mut out = Vec::with_capacity(256);
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        &mut out, Python,
+    ))?;
+    // Every byte written is ASCII: strings escape everything else.
+    String::from_utf8(out).map_err(|_| serde::ser::Error::custom("non-ASCII output"))
+}
+
+/// serde_json's compact output made Python's: `", "` and `": "`
+/// separators, `ensure_ascii` escaping, floats as `repr` writes them.
+struct Python;
+
+impl Formatter for Python {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        let mut text = String::new();
+        write_float(&mut text, value);
+        w.write_all(text.as_bytes())
+    }
+
+    fn write_f32<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f32) -> io::Result<()> {
+        self.write_f64(w, f64::from(value))
+    }
+
+    /// serde_json hands over runs without quotes, backslashes or control
+    /// characters; Python also escapes everything else outside printable
+    /// ASCII.
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if fragment.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut text = String::with_capacity(fragment.len() * 2);
+        write_str_body(&mut text, fragment);
+        w.write_all(text.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
+        let c = match escape {
+            CharEscape::Quote => '"',
+            CharEscape::ReverseSolidus => '\\',
+            CharEscape::Solidus => '/',
+            CharEscape::Backspace => '\u{8}',
+            CharEscape::FormFeed => '\u{c}',
+            CharEscape::LineFeed => '\n',
+            CharEscape::CarriageReturn => '\r',
+            CharEscape::Tab => '\t',
+            CharEscape::AsciiControl(b) => char::from(b),
+        };
+        let mut text = String::with_capacity(6);
+        write_str_body(&mut text, c.encode_utf8(&mut [0; 4]));
+        w.write_all(text.as_bytes())
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
 }
 
 /// Appends `value` to `out`.

@@ -48,9 +48,8 @@ fn failures_are_never_encrypted() {
         crate::model::WireClass::UserNotFound,
         "User u@% cannot be found on the instance.",
     );
-    let inner = inner_of(
-        &keyed_codec(KEY, false).encode_reply(&WireId::parse("m1").unwrap(), Err(&failure)),
-    );
+    let inner =
+        inner_of(&keyed_codec(KEY, false).encode_failure(&WireId::parse("m1").unwrap(), &failure));
     assert_eq!(inner["result"], Value::Null);
     let wire: Value = serde_json::from_str(inner["failure"].as_str().unwrap()).unwrap();
     assert_eq!(wire["class"], "UserNotFound");

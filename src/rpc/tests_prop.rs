@@ -53,12 +53,45 @@ proptest! {
     }
 
     #[test]
+    fn serde_output_is_the_value_writers(v in value()) {
+        prop_assert_eq!(pyjson::to_text(&v).unwrap(), pyjson::dumps(&v));
+    }
+
+    #[test]
     fn python_json_floats_reparse(f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
         // Parsed with std, which rounds correctly; serde_json's default parser may
         // be off by an ulp, as Python's is not.
         let text = pyjson::dumps(&json!(f));
         prop_assert_eq!(text.parse::<f64>().unwrap().to_bits(), f.to_bits(), "{}", text);
     }
+}
+
+/// Any JSON value: every number kind, strings of any characters (keys too),
+/// nested a few levels.
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        text().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            proptest::collection::btree_map(text(), inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Strings of any characters, and strings dense in the ones JSON and
+/// Python escape (which arbitrary Unicode seldom picks).
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![any::<String>(), "[\\x00-\\x1f\\x7f\"\\\\/a é€😀]{0,12}",]
 }
 
 /// `json.dumps(s)` (ensure_ascii) character by character, from a table:

@@ -70,7 +70,12 @@ def ts(value, what):
 def check_action(a, **want):
     """The Cloud66 shape, internally consistent; then the fields in ``want``."""
     assert isinstance(a, dict), f"an action must be an object, got {a!r}"
-    assert set(a) == ACTION_KEYS, f"action keys {sorted(a)} != {sorted(ACTION_KEYS)}"
+    # `changed` (issue 17): the names of what a mutation changed, only when
+    # it names any; never a value.
+    assert ACTION_KEYS <= set(a) <= ACTION_KEYS | {"changed"}, \
+        f"action keys {sorted(a)} != {sorted(ACTION_KEYS)} (+ changed)"
+    if "changed" in a:
+        assert a["changed"] and all(isinstance(c, str) for c in a["changed"]), a
     assert isinstance(a["id"], int) and not isinstance(a["id"], bool) and a["id"] > 0, a
     assert a["action_type"] in ACTION_TYPES, a
     assert a["resource_type"] in RESOURCE_TYPES, a
@@ -669,7 +674,7 @@ def test_actions_cli_lists_what_list_actions_lists(agent, trove, agent_config, n
     assert len(rows) == len(rpc_page) == 5
     assert [x["id"] for x in rows] == [a["id"] for a in rpc_page], "CLI order differs from list_actions"
     for row, a in zip(rows, rpc_page):
-        assert set(row) <= ACTION_KEYS | {"answered"}, f"the CLI shows more than the action: {sorted(row)}"
+        assert set(row) <= ACTION_KEYS | {"answered", "changed"}, f"the CLI shows more than the action: {sorted(row)}"
         for k in ACTION_KEYS & set(row):
             if k != "updated_at":
                 assert row[k] == a[k], (k, row, a)

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::model::{Database, DbResult};
 
 /// `get_action`.
@@ -19,10 +19,11 @@ impl Method for GetAction {
 }
 
 impl ReadMethod for GetAction {
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
-        Ok(env
-            .journal
-            .get(self.0)
-            .map_or(Value::Null, |a| a.public_json()))
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
+        Ok(Answer::Value(
+            env.journal
+                .get(self.0)
+                .map_or(Value::Null, |a| a.public_json()),
+        ))
     }
 }

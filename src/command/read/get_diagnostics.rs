@@ -1,9 +1,7 @@
 //! `get_diagnostics()` → the agent's version, threads and memory, in the
 //! shape of Trove's agent.
 
-use serde_json::Value;
-
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::model::{Database, DbResult};
 
 /// `get_diagnostics`.
@@ -19,7 +17,7 @@ impl Method for GetDiagnostics {
 }
 
 impl ReadMethod for GetDiagnostics {
-    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Value> {
-        Ok(crate::host::diagnostics())
+    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Answer> {
+        Ok(Answer::Value(crate::host::diagnostics()))
     }
 }

@@ -6,9 +6,9 @@
 //! As Trove's agent, it ignores `fs_path` (Trove sends null) and reports
 //! `mysql.mount_point` (Trove's `[mysql] mount_point`, `/var/lib/mysql`).
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::model::{Database, DbError, DbResult};
 
 /// `get_filesystem_stats`.
@@ -26,12 +26,12 @@ impl Method for GetFilesystemStats {
 }
 
 impl ReadMethod for GetFilesystemStats {
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
         let mut stats =
             crate::host::filesystem_stats(env.instance.mount_point()).map_err(DbError::Host)?;
         if let Some(m) = stats.as_object_mut() {
             m.insert("mgr_extra_info".into(), json!({}));
         }
-        Ok(stats)
+        Ok(Answer::Value(stats))
     }
 }

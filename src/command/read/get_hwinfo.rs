@@ -1,9 +1,7 @@
 //! `get_hwinfo()` → `{"mem_total", "num_cpus"}` of the host, as Trove's
 //! agent reports them.
 
-use serde_json::Value;
-
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::model::{Database, DbResult};
 
 /// `get_hwinfo`.
@@ -19,7 +17,7 @@ impl Method for GetHwInfo {
 }
 
 impl ReadMethod for GetHwInfo {
-    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Value> {
-        Ok(crate::host::hwinfo())
+    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Answer> {
+        Ok(Answer::Value(crate::host::hwinfo()))
     }
 }

@@ -5,9 +5,9 @@
 //! journal keeps: `null` when it holds none). The agent's side of the
 //! seed's admin call "Show root-enabled history".
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::journal::rfc3339;
 use crate::model::{ActionType, Database, DbResult};
 
@@ -24,14 +24,14 @@ impl Method for GetRootHistory {
 }
 
 impl ReadMethod for GetRootHistory {
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
         let enabled = env.db.is_root_enabled().await?;
         let last = env.journal.last_success(ActionType::RootEnable);
-        Ok(json!({
+        Ok(Answer::Value(json!({
             "enabled": enabled,
             "last_enabled_at": last.as_ref().map(|a| rfc3339(a.finished_at.unwrap_or(a.created_at))),
             "last_enabled_by": last.as_ref().and_then(|a| a.requested_by.clone()),
             "action": last.as_ref().map(|a| a.id),
-        }))
+        })))
     }
 }

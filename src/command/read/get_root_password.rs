@@ -1,9 +1,7 @@
 //! `get_root_password()`: not supported for MySQL/MariaDB, as in Trove. The
 //! root password is handed over once, by `enable_root`, and kept nowhere.
 
-use serde_json::Value;
-
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::model::{Database, DbError, DbResult};
 
 /// `get_root_password`.
@@ -19,7 +17,7 @@ impl Method for GetRootPassword {
 }
 
 impl ReadMethod for GetRootPassword {
-    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Answer> {
         Err(DbError::NotSupported(
             "get_root_password is not supported for MySQL/MariaDB: \
              the root password is returned once, by enable_root"

@@ -1,8 +1,6 @@
 //! `get_user(username, hostname)` → the user, or `null` when absent.
 
-use serde_json::Value;
-
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod, parse, render};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod, parse};
 use crate::model::{Account, Database, DbResult};
 
 /// `get_user`.
@@ -18,11 +16,7 @@ impl Method for GetUser {
 }
 
 impl ReadMethod for GetUser {
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
-        Ok(env
-            .db
-            .get_user(&self.0)
-            .await?
-            .map_or(Value::Null, |u| render::user(&u)))
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
+        Ok(Answer::User(env.db.get_user(&self.0).await?))
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::model::{Database, DbResult};
 
 /// `is_root_enabled`.
@@ -19,7 +19,10 @@ impl Method for IsRootEnabled {
 }
 
 impl ReadMethod for IsRootEnabled {
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
-        env.db.is_root_enabled().await.map(Value::Bool)
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
+        env.db
+            .is_root_enabled()
+            .await
+            .map(|on| Answer::Value(Value::Bool(on)))
     }
 }

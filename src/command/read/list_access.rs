@@ -1,9 +1,7 @@
 //! `list_access(username, hostname)` → `[database...]`: the databases the
 //! user holds ALL on; `UserNotFound` when the account does not exist.
 
-use serde_json::Value;
-
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod, parse, render};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod, parse};
 use crate::model::{Account, Database, DbResult};
 
 /// `list_access`.
@@ -19,8 +17,8 @@ impl Method for ListAccess {
 }
 
 impl ReadMethod for ListAccess {
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
         let dbs = env.db.list_access(&self.0).await?;
-        Ok(Value::Array(dbs.iter().map(render::db_ref).collect()))
+        Ok(Answer::DbRefs(dbs))
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod, render};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod, render};
 use crate::model::{Database, DbResult};
 
 /// Page size when the caller gives none.
@@ -30,11 +30,11 @@ impl Method for ListActions {
 impl ReadMethod for ListActions {
     const LISTING: bool = true;
 
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
         let (page, next) = env.journal.list(self.limit, self.marker);
-        Ok(render::listing(
+        Ok(Answer::Value(render::listing(
             page.iter().map(|a| a.public_json()).collect(),
             next.map(Value::from),
-        ))
+        )))
     }
 }

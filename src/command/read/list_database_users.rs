@@ -12,7 +12,7 @@
 
 use serde_json::{Value, json};
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::journal::rfc3339;
 use crate::model::{AccessLevel, Database, DbResult};
 
@@ -40,7 +40,7 @@ impl Method for ListDatabaseUsers {
 impl ReadMethod for ListDatabaseUsers {
     const LISTING: bool = true;
 
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
         let (page, per_page) = (self.page, self.per_page);
         let users = env.db.access_levels().await?;
         let total = users.len();
@@ -71,7 +71,7 @@ impl ReadMethod for ListDatabaseUsers {
                 Value::Object(user)
             })
             .collect();
-        Ok(json!({
+        Ok(Answer::Value(json!({
             "response": response,
             "count": total,
             "pagination": {
@@ -82,6 +82,6 @@ impl ReadMethod for ListDatabaseUsers {
                 "count": total,
                 "pages": pages,
             },
-        }))
+        })))
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod, parse, render};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod, parse, render};
 use crate::model::{Database, DbResult, Page};
 
 /// `list_databases`.
@@ -22,11 +22,11 @@ impl Method for ListDatabases {
 impl ReadMethod for ListDatabases {
     const LISTING: bool = true;
 
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
         let (items, next) = env.db.list_databases(&self.0).await?;
-        Ok(render::listing(
+        Ok(Answer::Value(render::listing(
             items.iter().map(render::db).collect(),
             next.map(Value::String),
-        ))
+        )))
     }
 }

@@ -3,9 +3,7 @@
 //! Non-system accounts sorted by `name@host` (remote root among them while
 //! enabled), each with the databases it holds ALL on, `_password` null.
 
-use serde_json::Value;
-
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod, parse, render};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod, parse};
 use crate::model::{Database, DbResult, Page};
 
 /// `list_users`.
@@ -23,11 +21,8 @@ impl Method for ListUsers {
 impl ReadMethod for ListUsers {
     const LISTING: bool = true;
 
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
         let (items, next) = env.db.list_users(&self.0).await?;
-        Ok(render::listing(
-            items.iter().map(render::user).collect(),
-            next.map(Value::String),
-        ))
+        Ok(Answer::Users(items, next))
     }
 }

@@ -20,9 +20,7 @@ pub mod stop_db;
 
 use std::future::Future;
 
-use serde_json::Value;
-
-use super::{Env, Method};
+use super::{Answer, Env, Method};
 use crate::model::{Database, DbResult};
 
 /// A method that reads.
@@ -32,5 +30,5 @@ pub trait ReadMethod: Method {
     const LISTING: bool = false;
 
     /// Runs the read and renders its result in the wire shape.
-    fn apply<D: Database>(&self, env: Env<'_, D>) -> impl Future<Output = DbResult<Value>> + Send;
+    fn apply<D: Database>(&self, env: Env<'_, D>) -> impl Future<Output = DbResult<Answer>> + Send;
 }

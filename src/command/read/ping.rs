@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::model::{Database, DbResult};
 
 /// `rpc_ping`.
@@ -19,7 +19,7 @@ impl Method for Ping {
 }
 
 impl ReadMethod for Ping {
-    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Value> {
-        Ok(Value::Bool(true))
+    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Answer> {
+        Ok(Answer::Value(Value::Bool(true)))
     }
 }

@@ -3,9 +3,9 @@
 //! shows its own record of the mode instead). No certificate: the agent
 //! does not read mysqld's key material.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::model::{Database, DbResult, TlsMode};
 
 /// `ssl_show`.
@@ -21,11 +21,11 @@ impl Method for SslShow {
 }
 
 impl ReadMethod for SslShow {
-    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, env: Env<'_, D>) -> DbResult<Answer> {
         let on = env.db.tls_available().await?;
-        Ok(json!({
+        Ok(Answer::Value(json!({
             "status": if on { "on" } else { "off" },
             "mode": env.instance.tls_mode().map(TlsMode::name),
-        }))
+        })))
     }
 }

@@ -4,9 +4,7 @@
 //! again as it sees fit. So the call changes nothing and says so, as not
 //! supported, instead of stopping a server nothing here would start again.
 
-use serde_json::Value;
-
-use crate::command::{Args, Env, Method, ParseCx, ParseError, ReadMethod};
+use crate::command::{Answer, Args, Env, Method, ParseCx, ParseError, ReadMethod};
 use crate::model::{Database, DbError, DbResult};
 
 /// `stop_db`.
@@ -23,7 +21,7 @@ impl Method for StopDb {
 }
 
 impl ReadMethod for StopDb {
-    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Value> {
+    async fn apply<D: Database>(&self, _: Env<'_, D>) -> DbResult<Answer> {
         Err(DbError::NotSupported(
             "stop_db: guestagent does not run mysqld's process; the image's service \
              manager does (stop it there)"
