@@ -270,6 +270,22 @@ def walk_pages(list_fn, limit, max_pages=1000):
     raise AssertionError(f"more than {max_pages} pages (marker {marker!r})")
 
 
+def check_paging(list_fn, prefix, ours):
+    """One and two per page: every page within the limit, at least two pages,
+    each name once, and the names starting with ``prefix`` exactly ``ours`` in
+    the agent's order (sorted). Returns the names listed."""
+    names = []
+    for limit in (1, 2):
+        items, sizes = walk_pages(list_fn, limit)
+        names = [x.name for x in items]
+        assert all(n == limit for n in sizes[:-1]) and 1 <= sizes[-1] <= limit, sizes
+        assert len(sizes) >= 2, f"one page of {limit}: {names}"
+        mine = [n for n in names if n.startswith(prefix)]
+        assert mine == sorted(ours), (limit, names)
+        assert len(names) == len(set(names)), names
+    return names
+
+
 def all_users(c, iid):
     return {u.name: u for u in walk_pages(lambda **kw: c.users.list(iid, **kw), 50)[0]}
 
@@ -393,14 +409,7 @@ def test_users(inst, cp, db):
 
     # list, one per page and two per page: every page within the limit, ours
     # each once, in order (the agent sorts by name@host).
-    for limit in (1, 2):
-        items, sizes = walk_pages(lambda **kw: c.users.list(iid, **kw), limit)
-        names = [x.name for x in items]
-        assert all(n == limit for n in sizes[:-1]) and 1 <= sizes[-1] <= limit, sizes
-        assert len(sizes) >= 2, f"one page of {limit}: {names}"
-        mine = [n for n in names if n.startswith(t)]
-        assert mine == sorted([a, b, inst.user]), (limit, names)
-        assert len(names) == len(set(names)), names
+    check_paging(lambda **kw: c.users.list(iid, **kw), t, [a, b, inst.user])
     full = all_users(c, iid)
     assert [d["name"] for d in full[a].databases] == [inst.db_name]
     assert full[b].databases == []
@@ -498,15 +507,8 @@ def test_databases(inst, cp, db):
                lambda: all(db.database_exists(n) for n in plain + [special]))
     assert db.schema_charset(special) == ("utf8mb4", "utf8mb4_bin")
 
-    for limit in (1, 2):
-        items, sizes = walk_pages(lambda **kw: c.databases.list(iid, **kw), limit)
-        names = [x.name for x in items]
-        assert all(n == limit for n in sizes[:-1]) and 1 <= sizes[-1] <= limit, sizes
-        assert len(sizes) >= 2, f"one page of {limit}: {names}"
-        mine = [n for n in names if n.startswith(t)]
-        assert mine == sorted(plain + [special, inst.db_name]), (limit, names)
-        assert len(names) == len(set(names)), names
-        assert not {"mysql", "information_schema", "performance_schema", "sys"} & set(names)
+    names = check_paging(lambda **kw: c.databases.list(iid, **kw), t, plain + [special, inst.db_name])
+    assert not {"mysql", "information_schema", "performance_schema", "sys"} & set(names)
     assert set(plain + [special]) <= set(all_databases(c, iid))
 
     for n in plain + [special]:
