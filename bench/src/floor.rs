@@ -31,12 +31,16 @@ pub struct Probe {
 
 impl Probe {
     /// Where the agent reads an account with its attributes
-    /// (src/mysql/account.rs `columns`): MariaDB's whole `Priv` document,
-    /// or `mysql.user`'s plugin (the other attribute columns cost the same
-    /// to read).
+    /// (src/mysql/account.rs `columns`): on MariaDB 10.4+ the `Priv`
+    /// document without its password hashes; elsewhere, `mysql.user`'s
+    /// plugin (the agent reads more columns there, and on MySQL 8 looks up
+    /// `mysql.role_edges` for each row: this floor is below it).
     fn accounts(&self) -> (&'static str, &'static str) {
         if self.has_global_priv {
-            ("Priv", "mysql.global_priv")
+            (
+                "JSON_REMOVE(Priv, '$.authentication_string', '$.auth_or')",
+                "mysql.global_priv",
+            )
         } else {
             ("plugin", "mysql.user")
         }

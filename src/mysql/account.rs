@@ -9,18 +9,12 @@
 //! a row too: locked, no password, expired, or named in `mysql.role_edges`.
 //! Roles are never accounts to the agent.
 //!
-//! On MariaDB the `Priv` JSON document is read whole and parsed here:
-//! seven `JSON_VALUE`s per row made listing 1,000 accounts three times
-//! slower than reading them, and MariaDB writes a boolean as `true` or (on
-//! 10.11's `JSON_VALUE`) `1`, which a parser takes as either without a
-//! second spelling in SQL.
+//! On MariaDB the `Priv` document is read by [`priv_doc`].
 
 use mysql_async::prelude::Queryable;
-use serde::Deserialize;
-use serde_json::Value;
-use zeroize::Zeroize;
 
-use super::{Flavor, MODE, Result, Server, auth, driver_error, quote, text};
+use super::{Flavor, MODE, Result, Server, auth, driver_error, priv_doc, quote, text};
+use crate::logging::shown;
 use crate::model::{Account, AccountAttrs, AccountView, AuthPlugin, Expiry, Password, Require};
 
 /// `CREATE USER` or `ALTER USER`.
@@ -108,7 +102,9 @@ pub fn columns(server: &Server) -> (String, &'static str) {
             "mysql.user",
         ),
         Flavor::MariaDb => (
-            "User, Host, Priv, NULL, NULL, NULL, NULL, NULL, NULL".to_owned(),
+            "User, Host, JSON_REMOVE(Priv, '$.authentication_string', '$.auth_or'), \
+             NULL, NULL, NULL, NULL, NULL, NULL"
+                .to_owned(),
             "mysql.global_priv",
         ),
         Flavor::MySql => {
@@ -137,11 +133,13 @@ pub fn rows_sql(server: &Server) -> String {
     format!("SELECT {cols} FROM {from}")
 }
 
-/// One row of [`rows_sql`].
+/// One row of [`rows_sql`]. The third column is bytes: on MariaDB a
+/// document another tool may have written, never a driver panic on a byte
+/// that is not UTF-8.
 pub type RawRow = (
     Vec<u8>,
     Vec<u8>,
-    Option<String>,
+    Option<Vec<u8>>,
     Option<String>,
     Option<i64>,
     Option<i64>,
@@ -149,55 +147,6 @@ pub type RawRow = (
     Option<i64>,
     Option<i64>,
 );
-
-/// The keys of MariaDB's `Priv` the agent reads; the rest are skipped
-/// unparsed. Each is a [`Value`] so that a number where a boolean was
-/// expected (or the reverse) reads as what it means instead of failing
-/// the whole listing.
-#[derive(Deserialize, Default)]
-struct Priv {
-    plugin: Option<String>,
-    ssl_type: Option<Value>,
-    max_user_connections: Option<Value>,
-    max_questions: Option<Value>,
-    account_locked: Option<Value>,
-    password_lifetime: Option<Value>,
-    is_role: Option<Value>,
-}
-
-impl Priv {
-    /// `Priv` as the columns MySQL's `mysql.user` has. A document that does
-    /// not parse (mysqld checks it is JSON, not its shape) reads as an
-    /// account with no attributes and no plugin rather than hiding every
-    /// other account.
-    fn columns(doc: &str) -> (Option<String>, Option<String>, [Option<i64>; 5]) {
-        let p: Priv = serde_json::from_str(doc).unwrap_or_default();
-        let int = |v: &Option<Value>| match v {
-            Some(Value::Number(n)) => n.as_i64(),
-            Some(Value::Bool(b)) => Some(i64::from(*b)),
-            Some(Value::String(s)) => s.parse().ok(),
-            _ => None,
-        };
-        let ssl = match int(&p.ssl_type).unwrap_or(0) {
-            0 => "",
-            1 => "ANY",
-            2 => "X509",
-            _ => "SPECIFIED",
-        };
-        let flag = |v: &Option<Value>| Some(i64::from(int(v).unwrap_or(0) != 0));
-        (
-            p.plugin,
-            Some(ssl.to_owned()),
-            [
-                int(&p.max_user_connections),
-                int(&p.max_questions),
-                flag(&p.account_locked),
-                int(&p.password_lifetime),
-                flag(&p.is_role),
-            ],
-        )
-    }
-}
 
 /// An account as mysqld holds it.
 #[derive(Debug, Clone)]
@@ -216,21 +165,24 @@ impl AccountRow {
     /// Reads one row of [`rows_sql`] from `server`.
     pub fn from_raw(server: &Server, r: RawRow) -> AccountRow {
         let (user, host, plugin, ssl, conns, queries, locked, lifetime, role) = r;
+        let (user, host) = (text(user), text(host));
         let (plugin, ssl, [conns, queries, locked, lifetime, role]) =
             if server.flavor == Flavor::MariaDb && server.has_global_priv {
-                // The document carries the password hash; this copy of it
-                // does not outlive the parse.
-                let mut doc = plugin.unwrap_or_default();
-                let cols = Priv::columns(&doc);
-                doc.zeroize();
-                cols
+                let doc = plugin.unwrap_or_default();
+                priv_doc::columns(&doc).unwrap_or_else(|| {
+                    // mysqld checks the document is JSON, not that it is an
+                    // object: as mysqld's own JSON_VALUE would, no attribute.
+                    tracing::warn!(user = %shown(&user), host = %shown(&host),
+                        "account's Priv is not a JSON object; shown with no attributes");
+                    (None, None, [None; 5])
+                })
             } else {
                 (plugin, ssl, [conns, queries, locked, lifetime, role])
             };
         let clamp = |n: Option<i64>| u32::try_from(n.unwrap_or(0).max(0)).unwrap_or(u32::MAX);
         AccountRow {
-            user: text(user),
-            host: text(host),
+            user,
+            host,
             view: AccountView {
                 require: match ssl.as_deref().unwrap_or("") {
                     "" => "none",
@@ -245,7 +197,7 @@ impl AccountRow {
                     Some(n) if n >= 0 => u32::try_from(n).ok(),
                     _ => None,
                 },
-                plugin: plugin.unwrap_or_default(),
+                plugin: plugin.map(text).unwrap_or_default(),
             },
             is_role: role == Some(1),
         }
@@ -364,7 +316,7 @@ mod tests {
             (
                 b"app".to_vec(),
                 b"%".to_vec(),
-                Some("ed25519".into()),
+                Some(b"ed25519".to_vec()),
                 Some("X509".into()),
                 Some(7),
                 Some(0),
@@ -395,65 +347,32 @@ mod tests {
         assert_eq!(default.view.max_connections, 0);
         assert_eq!(default.view.password_expire_days, None);
         assert!(default.is_role);
-    }
-
-    fn maria(doc: Option<&str>) -> AccountRow {
-        let maria = server(Flavor::MariaDb, AuthPlugin::NativePassword);
-        let (sql, _) = columns(&maria);
-        assert!(sql.contains("Priv") && !sql.contains("JSON_VALUE"), "{sql}");
-        let raw = (b"app".to_vec(), b"%".to_vec(), doc.map(str::to_owned));
-        let (u, h, p) = raw;
-        AccountRow::from_raw(&maria, (u, h, p, None, None, None, None, None, None))
-    }
-
-    #[test]
-    fn mariadb_priv_documents_read_as_views() {
-        // As MariaDB 10.11 writes them.
-        let row = maria(Some(
-            r#"{"access":0,"version_id":101119,"plugin":"ed25519",
-            "authentication_string":"x","ssl_type":2,"ssl_cipher":"","x509_issuer":"",
-            "x509_subject":"","max_questions":100,"max_updates":0,"max_connections":0,
-            "max_user_connections":5,"max_statement_time":0.000000,"account_locked":true,
-            "password_last_changed":1796609593,"password_lifetime":30}"#,
-        ));
-        assert_eq!(row.view.plugin, "ed25519");
-        assert_eq!(row.view.require, "x509");
+        // MariaDB before 10.4: `mysql.user`'s columns, read as MySQL's.
+        let old = Server {
+            has_global_priv: false,
+            ..server(Flavor::MariaDb, AuthPlugin::NativePassword)
+        };
+        assert!(columns(&old).0.contains("IF(is_role = 'Y', 1, 0)"));
+        let row = AccountRow::from_raw(
+            &old,
+            (
+                b"app".to_vec(),
+                b"%".to_vec(),
+                Some(b"mysql_native_password".to_vec()),
+                Some("ANY".into()),
+                Some(3),
+                Some(9),
+                Some(0),
+                None,
+                Some(0),
+            ),
+        );
+        assert_eq!(row.view.plugin, "mysql_native_password");
+        assert_eq!(row.view.require, "ssl");
         assert_eq!(
             (row.view.max_connections, row.view.max_queries_per_hour),
-            (5, 100)
+            (3, 9)
         );
-        assert!(row.view.locked && !row.is_role);
-        assert_eq!(row.view.password_expire_days, Some(30));
-        // A role; booleans as numbers; ssl_type 3 (a cipher or subject).
-        let role = maria(Some(r#"{"is_role":1,"account_locked":0,"ssl_type":3}"#));
-        assert!(role.is_role && !role.view.locked);
-        assert_eq!(role.view.require, "specified");
-        // Defaults: no lifetime key, lifetime -1, an empty document.
-        for doc in [
-            r#"{"plugin":"mysql_native_password"}"#,
-            r#"{"password_lifetime":-1}"#,
-            "{}",
-        ] {
-            let row = maria(Some(doc));
-            assert_eq!(row.view.require, "none", "{doc}");
-            assert_eq!(row.view.password_expire_days, None, "{doc}");
-            assert!(!row.view.locked && !row.is_role, "{doc}");
-        }
-        // Another tool's hand edit: wrong types, huge numbers, not an
-        // object, not JSON, NULL. Each reads as an account, never a panic.
-        for doc in [
-            Some(r#"{"plugin":7,"max_user_connections":"9"}"#),
-            Some(r#"{"max_user_connections":1e300,"max_questions":99999999999999}"#),
-            Some(r#"{"ssl_type":-4,"password_lifetime":"never","is_role":"yes"}"#),
-            Some("[1,2]"),
-            Some("not json"),
-            None,
-        ] {
-            let row = maria(doc);
-            assert_eq!(row.user, "app", "{doc:?}");
-            assert!(!row.is_role, "{doc:?}");
-        }
-        let big = maria(Some(r#"{"max_questions":99999999999999}"#));
-        assert_eq!(big.view.max_queries_per_hour, u32::MAX);
+        assert!(!row.is_role && !row.view.locked);
     }
 }

@@ -19,6 +19,7 @@ mod auth;
 mod database;
 mod databases;
 mod error;
+mod priv_doc;
 pub(crate) mod quote;
 mod root;
 mod users;

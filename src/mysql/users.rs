@@ -310,7 +310,7 @@ type GetUserRow = (
     u8,
     Option<Vec<u8>>,
     Option<Vec<u8>>,
-    Option<String>,
+    Option<Vec<u8>>,
     Option<String>,
     Option<i64>,
     Option<i64>,

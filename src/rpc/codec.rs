@@ -457,7 +457,10 @@ fn check_version(message: &Map<String, Value>) -> Result<Option<String>, RpcErro
 /// is wiped once sealed: without RPC encryption it holds any password the
 /// result hands over.
 fn reply(msg_id: &str, result: &str, failure: &Value) -> Vec<u8> {
-    let mut inner = Zeroizing::new(String::with_capacity(result.len() + 192));
+    // Room for every member, escapes included, so the buffer holding a
+    // result in the clear is never moved (and its old copy left unwiped).
+    let room = result.len() + 2 * msg_id.len() + 192;
+    let mut inner = Zeroizing::new(String::with_capacity(room));
     inner.push_str("{\"result\": ");
     inner.push_str(result);
     for (key, value) in [

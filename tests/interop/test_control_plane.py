@@ -273,17 +273,18 @@ def walk_pages(list_fn, limit, max_pages=1000):
 def check_paging(list_fn, prefix, ours):
     """One and two per page: every page within the limit, at least two pages,
     each name once, and the names starting with ``prefix`` exactly ``ours`` in
-    the agent's order (sorted). Returns the names listed."""
-    names = []
+    the agent's order (sorted). Returns the names listed by both walks."""
+    listed = []
     for limit in (1, 2):
         items, sizes = walk_pages(list_fn, limit)
         names = [x.name for x in items]
+        listed += names
         assert all(n == limit for n in sizes[:-1]) and 1 <= sizes[-1] <= limit, sizes
         assert len(sizes) >= 2, f"one page of {limit}: {names}"
         mine = [n for n in names if n.startswith(prefix)]
         assert mine == sorted(ours), (limit, names)
         assert len(names) == len(set(names)), names
-    return names
+    return listed
 
 
 def all_users(c, iid):
