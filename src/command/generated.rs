@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{Account, DbError, Password};
+use crate::model::{Account, DbError, NewUser, Password};
 
 /// The passwords generated for one command.
 #[derive(Debug, Default)]
@@ -17,6 +17,20 @@ impl Generated {
             .map_err(|e| DbError::Protocol(format!("no randomness for a password: {e}")))?;
         self.0.push((account.to_string(), p.clone()));
         Ok(p)
+    }
+
+    /// Whether any of `users` comes without a password, so that one would
+    /// be generated (which only a call can hand back).
+    pub fn needed(users: &[NewUser]) -> bool {
+        users.iter().any(|u| u.password.is_none())
+    }
+
+    /// Generates the passwords `users` come without.
+    pub fn fill(&mut self, users: &mut [NewUser]) -> Result<(), DbError> {
+        for u in users.iter_mut().filter(|u| u.password.is_none()) {
+            u.password = Some(self.generate(&u.account)?);
+        }
+        Ok(())
     }
 
     /// `{"name@host": "<password>"}`.

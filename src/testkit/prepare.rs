@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::tests::{body, cast, check, inner_of, reply};
+use super::tests::{body, call, cast, check, inner_of, reply, result_of};
 use super::*;
 use crate::conductor::ServiceStatus::{Building, FailedToSpawn, Healthy};
 
@@ -97,6 +97,29 @@ fn what_the_agent_cannot_do_is_refused_and_fails_the_instance() {
         assert!(!d.db().has_schema("app"), "{key}: nothing half-done");
         assert_eq!(d.heartbeat(Healthy), Some(FailedToSpawn), "{key}");
     }
+}
+
+#[test]
+fn a_prepare_call_hands_back_the_passwords_it_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Drive::new(&trove_setup(), dir.path()).unwrap();
+    let mut args = request();
+    args["users"][0]["_password"] = Value::Null;
+    let mut m = call("prepare", args.clone(), "p6");
+    m.insert("version".into(), json!("1.1"));
+    let m = [body(&m)];
+    let got = check(&m, &d.deliver(&m), 0);
+    let answer = result_of(reply(&got[0]).expect("a reply"), false).expect("no failure");
+    assert!(answer.to_string().contains("app@%"), "{answer}");
+    assert!(d.db().has_schema("app") && d.db().has_account("app", "%"));
+    assert_eq!(d.heartbeat(Healthy), Some(Healthy));
+    // As a cast nobody could receive the password: refused before any SQL.
+    let dir = tempfile::tempdir().unwrap();
+    let d = Drive::new(&trove_setup(), dir.path()).unwrap();
+    let m = [prepare(args, "p7")];
+    let got = check(&m, &d.deliver(&m), 0);
+    assert_eq!(noted(&got[0])["method"], "notify_exc_info");
+    assert!(!d.db().has_schema("app"));
 }
 
 #[test]

@@ -132,14 +132,11 @@ impl WriteMethod for CreateUser {
     }
 
     fn needs_generated_password(&self) -> bool {
-        self.0.iter().any(|u| u.password.is_none())
+        Generated::needed(&self.0)
     }
 
     fn generate_passwords(&mut self, generated: &mut Generated) -> Result<(), DbError> {
-        for u in self.0.iter_mut().filter(|u| u.password.is_none()) {
-            u.password = Some(generated.generate(&u.account)?);
-        }
-        Ok(())
+        generated.fill(&mut self.0)
     }
 
     async fn apply<D: Database>(&self, env: Env<'_, D>, attempt: Attempt) -> DbResult<Value> {

@@ -28,10 +28,10 @@ use serde_json::Value;
 use super::Effect;
 use super::create_database::parse_databases;
 use super::create_user::{following_tls, parse_users};
-use crate::command::{Args, Env, Method, ParseCx, ParseError, WriteMethod, parse};
+use crate::command::{Args, Env, Generated, Method, ParseCx, ParseError, WriteMethod, parse};
 use crate::instance::Instance;
 use crate::model::{
-    ActionType, Attempt, Database, DbResult, NewDatabase, NewUser, Password, Resource,
+    ActionType, Attempt, Database, DbError, DbResult, NewDatabase, NewUser, Password, Resource,
 };
 
 /// `prepare`.
@@ -182,7 +182,11 @@ impl WriteMethod for Prepare {
     }
 
     fn needs_generated_password(&self) -> bool {
-        self.users.iter().any(|u| u.password.is_none())
+        Generated::needed(&self.users)
+    }
+
+    fn generate_passwords(&mut self, generated: &mut Generated) -> Result<(), DbError> {
+        generated.fill(&mut self.users)
     }
 
     async fn apply<D: Database>(&self, env: Env<'_, D>, attempt: Attempt) -> DbResult<Value> {
