@@ -120,11 +120,10 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
             cmd.finished(&shared.instance, a.status == Status::Success);
             let recorded = match a.status {
                 Status::Success => Ok(a.result.clone().unwrap_or(Value::Null)),
-                _ => Err(Failure::new(
-                    a.failure_class
-                        .unwrap_or(crate::model::WireClass::GuestError),
-                    a.finished_message.clone().unwrap_or_default(),
-                )),
+                _ => {
+                    let (class, message) = a.failure_parts();
+                    Err(Failure::new(class, message))
+                }
             };
             answer(shared, commit, &cmd, &d, &a, recorded, Source::Journal).await;
             return;
@@ -220,7 +219,7 @@ async fn run<D: Database, C: Commit>(shared: &Shared<D>, commit: &C, job: Job) {
             .journal
             .finish(action.id, stored)
             .await
-            .and_then(|_| shared.journal.answered(action.id))
+            .and_then(|a| shared.journal.answered(a.id).map(|()| a))
         {
             Ok(a) => tracing::info!(action = a.id, status = ?a.status, "async action finished"),
             Err(e) => tracing::error!(error = %e, "cannot journal the outcome"),

@@ -86,10 +86,8 @@ pub async fn sweep<D: Database, C: Commit>(
             && let Some(serde_json::Value::Object(saved)) = a.context.as_deref()
         {
             let ctx = Context::from_map(saved.clone());
-            let failure = crate::rpc::Failure::new(
-                a.failure_class.unwrap_or(WireClass::GuestError),
-                a.finished_message.as_deref().unwrap_or("failed"),
-            );
+            let (class, message) = a.failure_parts();
+            let failure = crate::rpc::Failure::new(class, message);
             let outcome = match a.status {
                 crate::journal::Status::Success => Ok(()),
                 _ => Err(&failure),

@@ -98,6 +98,15 @@ pub struct Action {
 }
 
 impl Action {
+    /// A failed action's wire class and message, as its answer carries
+    /// them (an action journaled without either: `GuestError`, "failed").
+    pub fn failure_parts(&self) -> (WireClass, &str) {
+        (
+            self.failure_class.unwrap_or(WireClass::GuestError),
+            self.finished_message.as_deref().unwrap_or("failed"),
+        )
+    }
+
     /// The Cloud66 view: only the public fields.
     pub fn public_json(&self) -> Value {
         let mut v = serde_json::json!({

@@ -226,9 +226,7 @@ impl Journal {
     }
 
     /// Records a new action as already `running`, on disk before the caller
-    /// applies it: one flush where `admit` then `start` take two. (The
-    /// agent itself uses [`Journal::admit_running_deferred`].)
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// applies it: one flush where `admit` then `start` take two.
     pub async fn admit_running(&self, new: NewAction) -> Result<Action, JournalError> {
         self.admit_as(new, Status::Running).await
     }
@@ -276,13 +274,15 @@ impl Journal {
     }
 
     /// Applies a change to an action and hands its record to the writer;
-    /// the ticket is `None` when `awaited` is false.
-    fn update(
+    /// returns what `out` reads of the changed action (a copy only for the
+    /// callers that need one), and a ticket, `None` when `awaited` is false.
+    fn update<R>(
         &self,
         id: u64,
         awaited: bool,
         f: impl FnOnce(&mut Action),
-    ) -> Result<(Action, Option<writer::Ticket>), JournalError> {
+        out: impl FnOnce(&Action) -> R,
+    ) -> Result<(R, Option<writer::Ticket>), JournalError> {
         let mut inner = self.lock();
         // Changed in place: encoding an action cannot fail (every map key
         // is a string), so memory never gets ahead of the file.
@@ -293,7 +293,7 @@ impl Journal {
         f(a);
         a.updated_at = action::now();
         let line = encode(a)?;
-        let a = a.clone();
+        let a = out(a);
         let ticket = if awaited {
             Some(inner.writer.append(line))
         } else {
@@ -311,7 +311,7 @@ impl Journal {
         id: u64,
         f: impl FnOnce(&mut Action),
     ) -> Result<Action, JournalError> {
-        let (a, ticket) = self.update(id, true, f)?;
+        let (a, ticket) = self.update(id, true, f, Action::clone)?;
         if let Some(t) = ticket {
             t.durable().await?;
         }
@@ -360,8 +360,9 @@ impl Journal {
     /// again and it is answered from the journal whether or not this record
     /// made it to disk; the record only lets the sweep report it should the
     /// message never come back.
-    pub fn unsent(&self, id: u64) -> Result<Action, JournalError> {
-        self.update(id, false, |a| a.unsent = true).map(|(a, _)| a)
+    pub fn unsent(&self, id: u64) -> Result<(), JournalError> {
+        self.update(id, false, |a| a.unsent = true, |_| ())
+            .map(|_| ())
     }
 
     /// Records that the outcome was published. The request's context is
@@ -370,12 +371,17 @@ impl Journal {
     /// in a crash, it leaves a finished action that is answered again from
     /// the journal if its message comes back, and otherwise closed silently
     /// by the sweep (`agent::recovery`), never reported twice.
-    pub fn answered(&self, id: u64) -> Result<Action, JournalError> {
-        self.update(id, false, |a| {
-            a.answered = true;
-            a.context = None;
-        })
-        .map(|(a, _)| a)
+    pub fn answered(&self, id: u64) -> Result<(), JournalError> {
+        self.update(
+            id,
+            false,
+            |a| {
+                a.answered = true;
+                a.context = None;
+            },
+            |_| (),
+        )
+        .map(|_| ())
     }
 
     /// One action.

@@ -78,28 +78,24 @@ impl Store {
     /// disk. On failure the file is cut back to where it ended, so no
     /// partial record stays.
     pub fn append_batch(&mut self, lines: &[u8]) -> Result<(), JournalError> {
-        let io = |e| JournalError::io(&self.path, e);
-        let before = self.file.metadata().map_err(io)?.len();
-        let written = self
-            .file
-            .write_all(lines)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
-            if let Err(undo) = self.file.set_len(before) {
-                tracing::error!(path = %self.path.display(), error = %undo, "cannot cut a failed journal append back");
-            }
-            return Err(JournalError::io(&self.path, e));
-        }
-        Ok(())
+        self.append(lines, true)
     }
 
     /// Appends encoded records without waiting for the disk (records nobody
     /// waits for): a later [`Store::append_batch`] or [`Store::sync`] puts
     /// them on disk. Cut back on failure as `append_batch` is.
     pub fn append_unsynced(&mut self, lines: &[u8]) -> Result<(), JournalError> {
+        self.append(lines, false)
+    }
+
+    fn append(&mut self, lines: &[u8], sync: bool) -> Result<(), JournalError> {
         let io = |e| JournalError::io(&self.path, e);
         let before = self.file.metadata().map_err(io)?.len();
-        if let Err(e) = self.file.write_all(lines) {
+        let written = self
+            .file
+            .write_all(lines)
+            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
             if let Err(undo) = self.file.set_len(before) {
                 tracing::error!(path = %self.path.display(), error = %undo, "cannot cut a failed journal append back");
             }

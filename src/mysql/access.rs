@@ -9,7 +9,7 @@
 use mysql_async::prelude::Queryable;
 
 use super::{MODE, Mysql, Result, driver_error, quote, text};
-use crate::model::{AccessLevel, AccessLevels, Account, DbError, DbName, Page, partial};
+use crate::model::{AccessLevel, AccessLevels, Account, DbError, DbName, partial};
 
 impl Mysql {
     /// Databases the account holds ALL on; `UserNotFound` when it does not exist.
@@ -24,7 +24,7 @@ impl Mysql {
     /// the names were all validated before this is called.
     pub async fn grant_access(&self, account: &Account, dbs: &[DbName]) -> Result<()> {
         let mut conn = self.conn().await?;
-        if !self.user_exists(&mut conn, account).await? {
+        if self.find(&mut conn, account).await?.is_none() {
             return Err(DbError::UserNotFound(account.clone()));
         }
         let labels: Vec<String> = dbs.iter().map(|d| d.to_string()).collect();
@@ -49,7 +49,7 @@ impl Mysql {
     /// what is not granted is not an error: the end state is the one asked for.
     pub async fn revoke_access(&self, account: &Account, db: &DbName) -> Result<()> {
         let mut conn = self.conn().await?;
-        if !self.user_exists(&mut conn, account).await? {
+        if self.find(&mut conn, account).await?.is_none() {
             return Err(DbError::UserNotFound(account.clone()));
         }
         let stored: Vec<Vec<u8>> = conn
@@ -127,8 +127,8 @@ impl Mysql {
     /// Every non-system account with the databases it holds anything on and
     /// at what level, sorted by `name@host`.
     pub async fn access_levels(&self) -> Result<AccessLevels> {
-        let (users, _) = self.list_users(&Page::default()).await?;
         let mut conn = self.conn().await?;
+        let users = self.accounts(&mut conn).await?;
         let all = self.facts()?.db_all_privileges_predicate();
         let others: Vec<String> = self
             .facts()?
@@ -170,9 +170,9 @@ impl Mysql {
         }
         Ok(users
             .into_iter()
-            .filter(|u| !u.is_root)
-            .map(|u| {
-                let mut dbs = by_account.remove(&u.marker()).unwrap_or_default();
+            .filter(|(_, u)| !u.is_root)
+            .map(|(key, u)| {
+                let mut dbs = by_account.remove(&key).unwrap_or_default();
                 dbs.sort_by(|a, b| a.0.cmp(&b.0));
                 (u.account, u.view, dbs)
             })

@@ -25,12 +25,8 @@ impl Mysql {
     ) -> Result<()> {
         let server = self.facts()?;
         let asked = password.and_then(|(_, p)| p);
-        if let Some(p) = asked
-            && !server.has_plugin(p)
-        {
-            return Err(DbError::NotSupported(format!(
-                "{account}: the server has no active {p} authentication plugin"
-            )));
+        if let Some(p) = asked {
+            server.require_plugin(account, p)?;
         }
         let plugin = asked.unwrap_or_else(|| server.plugin_for(Some(&row.view.plugin)));
         let password = password.map(|(p, _)| p);
@@ -78,7 +74,7 @@ impl Mysql {
                 .await;
         };
         if let Some(t) = target
-            && self.user_exists(&mut conn, t).await?
+            && self.find(&mut conn, t).await?.is_some()
         {
             return Err(DbError::UserExists(t.clone()));
         }

@@ -36,7 +36,7 @@ use error::{driver_error, driver_error_secret};
 use quote::BackslashMode;
 
 use crate::config::MysqlConfig;
-use crate::model::{AuthPlugin, DbError, DbResult as Result, Privilege, Protected};
+use crate::model::{Account, AuthPlugin, DbError, DbResult as Result, Privilege, Protected};
 
 /// Which server family the agent is talking to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +67,25 @@ pub struct Server {
     pub auth: AuthPlugin,
 }
 
+/// Whether `plugin` is among the `active` plugin names the server reported.
+fn plugin_active(active: &[String], plugin: AuthPlugin) -> bool {
+    active.iter().any(|a| a.eq_ignore_ascii_case(plugin.name()))
+}
+
 impl Server {
     /// Whether the server has `plugin` active.
     pub fn has_plugin(&self, plugin: AuthPlugin) -> bool {
-        self.auth_plugins
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(plugin.name()))
+        plugin_active(&self.auth_plugins, plugin)
+    }
+
+    /// `plugin`, asked for `account`, must be active on the server.
+    pub fn require_plugin(&self, account: &Account, plugin: AuthPlugin) -> Result<()> {
+        if self.has_plugin(plugin) {
+            return Ok(());
+        }
+        Err(DbError::NotSupported(format!(
+            "{account}: the server has no active {plugin} authentication plugin"
+        )))
     }
 
     /// The plugin for a password set on an account now using `current`
@@ -265,11 +278,7 @@ async fn probe(conn: &mut Conn, configured: Option<AuthPlugin>) -> Result<Server
         )
         .await
         .map_err(|e| driver_error("probe authentication plugins", e))?;
-    let active = |p: AuthPlugin| {
-        auth_plugins
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(p.name()))
-    };
+    let active = |p: AuthPlugin| plugin_active(&auth_plugins, p);
     let auth = match configured {
         Some(p) if active(p) => p,
         Some(p) => {

@@ -24,6 +24,25 @@ impl Mysql {
     /// `root` on a remote host is listed (as root) while remote root is enabled.
     pub async fn list_users(&self, page: &Page) -> Result<(Vec<UserInfo>, Option<String>)> {
         let mut conn = self.conn().await?;
+        let users = self.accounts(&mut conn).await?;
+        let (page_users, next) = page.apply(users, |u| u.0.clone());
+        let mut grants = self.all_privilege_dbs(&mut conn).await?;
+        let out = page_users
+            .into_iter()
+            .map(|(key, mut u)| {
+                u.databases = grants.remove(&key).unwrap_or_default();
+                u
+            })
+            .collect();
+        Ok((out, next))
+    }
+
+    /// The listed accounts without their databases, sorted by their
+    /// `name@host` key.
+    pub(crate) async fn accounts(
+        &self,
+        conn: &mut mysql_async::Conn,
+    ) -> Result<Vec<(String, UserInfo)>> {
         let server = self.facts()?;
         // Row by row: a row's `Priv` document is parsed and dropped before
         // the next is read, never all 1,000 held at once.
@@ -41,16 +60,7 @@ impl Mysql {
             .await
             .map_err(|e| driver_error("list users", e))?;
         users.sort_by(|a, b| a.0.cmp(&b.0));
-        let (page_users, next) = page.apply(users, |u| u.0.clone());
-        let mut grants = self.all_privilege_dbs(&mut conn).await?;
-        let out = page_users
-            .into_iter()
-            .map(|(key, mut u)| {
-                u.databases = grants.remove(&key).unwrap_or_default();
-                u
-            })
-            .collect();
-        Ok((out, next))
+        Ok(users)
     }
 
     /// An account row as listed: `None` for roles and system accounts
@@ -135,13 +145,8 @@ impl Mysql {
         let server = self.facts()?;
         let mut exists = Vec::with_capacity(users.len());
         for u in users {
-            if let Some(p) = u.auth_plugin
-                && !server.has_plugin(p)
-            {
-                return Err(DbError::NotSupported(format!(
-                    "{}: the server has no active {p} authentication plugin",
-                    u.account
-                )));
+            if let Some(p) = u.auth_plugin {
+                server.require_plugin(&u.account, p)?;
             }
             let found = account::find(&mut conn, server, &u.account)
                 .await?
@@ -254,15 +259,15 @@ impl Mysql {
     /// Sets `REQUIRE` on every listed account but remote root (the
     /// instance's TLS mode); returns how many.
     pub async fn require_all(&self, require: Require) -> Result<usize> {
-        let (users, _) = self.list_users(&Page::default()).await?;
         let mut conn = self.conn().await?;
+        let users = self.accounts(&mut conn).await?;
         let server = self.facts()?;
         let attrs = AccountAttrs {
             require: Some(require),
             ..AccountAttrs::default()
         };
         let mut done = 0;
-        for u in users.iter().filter(|u| !u.is_root) {
+        for (_, u) in users.iter().filter(|(_, u)| !u.is_root) {
             if let Some(sql) = account::statement(Verb::Alter, server, &u.account, None, &attrs)? {
                 conn.query_drop(sql)
                     .await
@@ -271,15 +276,6 @@ impl Mysql {
             }
         }
         Ok(done)
-    }
-
-    /// True when the account exists (a role is none).
-    pub(crate) async fn user_exists(
-        &self,
-        conn: &mut mysql_async::Conn,
-        account: &Account,
-    ) -> Result<bool> {
-        Ok(self.find(conn, account).await?.is_some())
     }
 
     /// Databases on which each account (`name@host` key) holds ALL, sorted.
