@@ -119,7 +119,7 @@ pub async fn handle<D: Database, C: Commit>(
     async {
         match parsed {
             Err(e) => {
-                command::refused(&delivery.method, &shared.instance);
+                command::finished(&delivery.method, &shared.instance, false);
                 let refused = Outcome::Refused(Failure::of(&e));
                 shared.responder(commit).answer(&delivery, refused).await;
             }

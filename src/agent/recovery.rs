@@ -97,11 +97,11 @@ pub async fn sweep<D: Database, C: Commit>(
                 continue;
             }
         }
-        if a.action_type == crate::model::ActionType::InstancePrepare {
-            shared
-                .instance
-                .end_prepare(a.status == crate::journal::Status::Success);
-        }
+        crate::command::finished(
+            &a.method,
+            &shared.instance,
+            a.status == crate::journal::Status::Success,
+        );
         if let Err(e) = shared.journal.answered(a.id) {
             tracing::error!(action = a.id, error = %e, "cannot journal a recovered answer");
         }

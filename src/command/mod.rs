@@ -35,7 +35,7 @@ pub use read::ReadMethod;
 pub use render::Answer;
 #[cfg(any(test, feature = "testkit"))]
 pub use table::method_names;
-pub use table::{Command, Read, Write, effect_of, is_write, refused};
+pub use table::{Command, Read, Write, effect_of, finished, is_write};
 pub use write::{Effect, WriteMethod};
 
 use crate::instance::Instance;

@@ -50,12 +50,13 @@ macro_rules! methods {
             $(method == <$wt>::NAME || <$wt>::ALIASES.contains(&method) ||)* false
         }
 
-        /// Tells the method named `method`, if it is a write, that a request
-        /// for it was refused before it ran.
-        pub fn refused(method: &str, instance: &Instance) {
+        /// Tells the method named `method`, if it is a write, the final
+        /// outcome of a request for it: refused before it ran, or settled
+        /// from the journal.
+        pub fn finished(method: &str, instance: &Instance, ok: bool) {
             $(
                 if method == <$wt>::NAME || <$wt>::ALIASES.contains(&method) {
-                    <$wt>::refused(instance);
+                    <$wt>::finished(instance, ok);
                 }
             )*
         }
@@ -163,7 +164,7 @@ macro_rules! methods {
 
             /// Tells it its final outcome.
             pub fn finished(&self, instance: &Instance, ok: bool) {
-                match self { $(Write::$wv(m) => m.finished(instance, ok),)* }
+                match self { $(Write::$wv(_) => <$wt>::finished(instance, ok),)* }
             }
         }
     };

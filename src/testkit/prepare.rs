@@ -183,6 +183,26 @@ fn a_crash_during_prepare_is_finished_by_the_redelivery() {
 }
 
 #[test]
+fn a_prepare_whose_message_never_comes_back_ends_by_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Setup {
+        faults: vec![None, Some(Fault::Hang)],
+        ..trove_setup()
+    };
+    let d = Drive::new(&s, dir.path()).unwrap();
+    let m = [prepare(request(), "p8")];
+    d.deliver_for(&m, Some(std::time::Duration::from_secs(5)));
+    let d = d.restart(&trove_setup(), dir.path()).unwrap();
+    assert_eq!(d.heartbeat(Healthy), None, "no marker: waiting again");
+    d.sweep();
+    // Judged from mysqld (the schema and the account are there): reported
+    // done, and the instance told so instead of waiting for ever.
+    let sent = d.broker().sent();
+    assert_eq!(inner_of(&sent[0].body)["method"], "notify_end");
+    assert_eq!(d.heartbeat(Healthy), Some(Healthy));
+}
+
+#[test]
 fn without_trove_there_is_no_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let d = Drive::new(&Setup::default(), dir.path()).unwrap();

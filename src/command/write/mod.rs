@@ -94,11 +94,8 @@ pub trait WriteMethod: Method {
         result
     }
 
-    /// Told the final outcome once it is known (after every retry): for
+    /// Told the final outcome once it is known (after every retry, from
+    /// the journal after a restart, or a refusal before it could run): for
     /// what the instance's life makes of it (`prepare`).
-    fn finished(&self, _instance: &Instance, _ok: bool) {}
-
-    /// Told that a request for it was refused before it could run (it did
-    /// not parse): for what the instance's life makes of that (`prepare`).
-    fn refused(_instance: &Instance) {}
+    fn finished(_instance: &Instance, _ok: bool) {}
 }

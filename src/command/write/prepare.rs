@@ -208,12 +208,8 @@ impl WriteMethod for Prepare {
         Ok(Value::Null)
     }
 
-    fn finished(&self, instance: &Instance, ok: bool) {
-        instance.end_prepare(ok);
-    }
-
     /// A prepare that cannot run is a failed one, as with Trove's agent.
-    fn refused(instance: &Instance) {
-        instance.end_prepare(false);
+    fn finished(instance: &Instance, ok: bool) {
+        instance.end_prepare(ok);
     }
 }
