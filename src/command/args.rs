@@ -45,6 +45,23 @@ impl Args {
         self.optional(key).map(|v| into_string(key, v)).transpose()
     }
 
+    /// An optional string argument naming one of a fixed set of values
+    /// (`None` when absent or null); any other string, or another type, is
+    /// refused as not `expected`.
+    pub fn opt_choice<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Option<T>,
+        expected: &'static str,
+    ) -> Result<Option<T>, ParseError> {
+        match self.opt_string(key)? {
+            None => Ok(None),
+            Some(s) => parse(&s)
+                .map(Some)
+                .ok_or(ParseError::Type { arg: key, expected }),
+        }
+    }
+
     /// A string argument that must be present but may be null: a keyword
     /// argument without a default in Trove's method signature.
     pub fn nullable_string(&mut self, key: &'static str) -> Result<Option<String>, ParseError> {

@@ -108,13 +108,7 @@ pub fn grant_targets(
 /// `_max_queries_per_hour` (0 to 2147483647; 0 is no limit), `_locked`,
 /// `_password_expire_days` (0: never; 1 to 65535 days).
 pub fn attrs(u: &mut Args) -> Result<AccountAttrs, ParseError> {
-    let require = match u.opt_string("_require")? {
-        None => None,
-        Some(r) => Some(Require::parse(&r).ok_or(ParseError::Type {
-            arg: "_require",
-            expected: "\"none\", \"ssl\" or \"x509\"",
-        })?),
-    };
+    let require = u.opt_choice("_require", Require::parse, "\"none\", \"ssl\" or \"x509\"")?;
     let limit = "a whole number from 0 (no limit) to 2147483647";
     let to_u32 = |v: u64| u32::try_from(v).unwrap_or(MAX_LIMIT);
     Ok(AccountAttrs {
@@ -141,13 +135,11 @@ pub fn attrs(u: &mut Args) -> Result<AccountAttrs, ParseError> {
 
 /// `_auth_plugin`: one whose stored form the agent computes.
 pub fn auth_plugin(u: &mut Args) -> Result<Option<AuthPlugin>, ParseError> {
-    match u.opt_string("_auth_plugin")? {
-        None => Ok(None),
-        Some(p) => AuthPlugin::parse(&p).map(Some).ok_or(ParseError::Type {
-            arg: "_auth_plugin",
-            expected: "\"mysql_native_password\", \"caching_sha2_password\" or \"ed25519\"",
-        }),
-    }
+    u.opt_choice(
+        "_auth_plugin",
+        AuthPlugin::parse,
+        "\"mysql_native_password\", \"caching_sha2_password\" or \"ed25519\"",
+    )
 }
 
 /// `limit`, `marker`, `include_marker`.

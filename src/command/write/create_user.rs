@@ -70,13 +70,13 @@ pub fn parse_users(list: Vec<Value>, cx: &ParseCx<'_>) -> Result<Vec<NewUser>, P
             .opt_string("_password")?
             .map(parse::password)
             .transpose()?;
-        let access = match u.opt_string("_user_type")? {
-            None => AccessLevel::All,
-            Some(t) => AccessLevel::from_user_type(&t).ok_or(ParseError::Type {
-                arg: "_user_type",
-                expected: "\"application\" or \"readonly\"",
-            })?,
-        };
+        let access = u
+            .opt_choice(
+                "_user_type",
+                AccessLevel::from_user_type,
+                "\"application\" or \"readonly\"",
+            )?
+            .unwrap_or(AccessLevel::All);
         let databases = match u.optional("_databases") {
             None => Vec::new(),
             Some(Value::Array(dbs)) => parse::grant_targets(dbs, "_databases", cx)?,

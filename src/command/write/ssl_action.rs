@@ -35,13 +35,13 @@ impl Method for SslAction {
     const NAME: &'static str = "ssl_action";
 
     fn parse(args: &mut Args, _: &ParseCx<'_>) -> Result<Self, ParseError> {
-        let mode = match args.opt_string("mode")? {
-            None => TlsMode::Basic,
-            Some(m) => TlsMode::parse(&m).ok_or(ParseError::Type {
-                arg: "mode",
-                expected: "\"basic\", \"enforced\" or \"mtls\"",
-            })?,
-        };
+        let mode = args
+            .opt_choice(
+                "mode",
+                TlsMode::parse,
+                "\"basic\", \"enforced\" or \"mtls\"",
+            )?
+            .unwrap_or(TlsMode::Basic);
         // Certificate and private key: never kept, never logged.
         if let Some(mut container) = args.optional("container") {
             wipe(&mut container);
